@@ -1,0 +1,1 @@
+"""Settings: one class per environment, each overridable by PAYWALL_<NAME> variables."""

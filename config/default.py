@@ -1,0 +1,50 @@
+"""Settings shared by every environment. Each one may be overridden by PAYWALL_<NAME>."""
+
+
+class Config:
+    ENV_NAME = "default"
+
+    # None means: development generates one into instance/, production refuses to start.
+    SECRET_KEY: str | None = None
+    # None means: sqlite:///<instance>/paywall.db
+    DATABASE_URL: str | None = None
+    BASE_URL = "http://127.0.0.1:5000"
+
+    STRIPE_SECRET_KEY: str | None = None
+    STRIPE_WEBHOOK_SECRET: str | None = None
+    STRIPE_API_BASE: str | None = None
+
+    MAIL_URL: str | None = None
+    MAIL_FROM = "PRO Desk <pro@localhost>"
+    # Worker retries: the n-th failed attempt waits MAIL_RETRY_BASE_SECONDS * 2**n (capped at 6 h).
+    MAIL_RETRY_BASE_SECONDS = 30
+    MAIL_MAX_ATTEMPTS = 8
+    WORKER_POLL_SECONDS = 1.0
+
+    REDIS_URL: str | None = None
+
+    TRIAL_DAYS = 7
+    PAST_DUE_GRACE_DAYS = 3
+    FREE_ARTICLES_PER_MONTH = 0
+
+    # Werkzeug's scrypt with its default cost (N=2**15, r=8, p=1): about 50 ms per hash.
+    PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
+    SIGNIN_LINK_MINUTES = 15
+    PASSWORD_RESET_MINUTES = 60
+    VERIFY_EMAIL_HOURS = 48
+    CODE_MAX_ATTEMPTS = 5
+    # A "remember me" cookie lasts this long; a plain session ends with the browser.
+    REMEMBER_DAYS = 30
+
+    # Rate limits (Flask-Limiter syntax). Stored in Redis when REDIS_URL is set.
+    RATELIMIT_SIGNIN_PER_ACCOUNT = "5 per 15 minutes"
+    RATELIMIT_SIGNIN_PER_IP = "30 per minute"
+    RATELIMIT_MAIL_PER_ADDRESS = "3 per hour"
+    RATELIMIT_SIGNUP_PER_IP = "10 per hour"
+    RATELIMIT_CODE_PER_ACCOUNT = "5 per 15 minutes"
+
+    # Development helpers: /dev/mail and friends. Never on in production.
+    DEV_TOOLS = False
+    # Whether cookies get the Secure flag and responses carry HSTS.
+    SECURE_TRANSPORT = False
+    MAX_CONTENT_LENGTH = 1024 * 1024

@@ -1,0 +1,6 @@
+from config.default import Config
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEV_TOOLS = True

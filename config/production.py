@@ -1,0 +1,7 @@
+from config.default import Config
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    BASE_URL = ""
+    SECURE_TRANSPORT = True

@@ -1,0 +1,87 @@
+"""The paywall application factory."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from markupsafe import Markup, escape
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from paywall.settings import load_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(config: str | type | dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, error pages, CLI. Nothing else."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    load_settings(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_web(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from paywall.accounts.session import init_sessions
+    from paywall.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR") or _migrations()))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    init_sessions(app)
+    if app.config.get("PROXY_FIX_HOPS"):
+        hops = int(app.config["PROXY_FIX_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    # Importing the job modules registers their handlers with the worker.
+    import paywall.accounts.jobs  # noqa: F401
+
+
+def register_blueprints(app: Flask) -> None:
+    from paywall.accounts.views import bp as accounts
+    from paywall.admin.views import bp as admin
+    from paywall.api.views import bp as api
+    from paywall.content.views import bp as content
+    from paywall.mail.views import bp as devmail
+    from paywall.ops import bp as ops
+
+    for blueprint in (content, accounts, api, admin, ops):
+        app.register_blueprint(blueprint)
+    if app.config["DEV_TOOLS"]:
+        app.register_blueprint(devmail)
+
+
+def register_web(app: Flask) -> None:
+    from paywall.ops import init_metrics
+    from paywall.web import register_error_handlers, register_security_headers
+
+    register_security_headers(app)
+    register_error_handlers(app)
+    init_metrics(app)
+    app.jinja_env.filters["linkify"] = linkify
+
+
+def register_cli(app: Flask) -> None:
+    from paywall.cli import register_commands
+
+    register_commands(app)
+
+
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Escape text, then turn the web addresses in it into links (for /dev/mail)."""
+    escaped = str(escape(text))
+    return Markup(URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))  # noqa: S704
+
+
+def _migrations() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "migrations")

@@ -1,0 +1,59 @@
+"""Who may read premium content: one pure decision over a user's grants, and nothing else.
+
+A grant is one reason to have premium access (staff role, complimentary grant, trial,
+subscription, team seat) with the time it ends, or None for no end. The decision is stored on
+the user row whenever a grant changes, so a page view needs no query to decide access:
+`effective()` only checks that the stored answer has not run out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Source = Literal["trial", "subscription", "team", "comp", "staff"]
+
+# When two grants last equally long, the answer names the more deliberate one.
+SOURCE_RANK: dict[str, int] = {"staff": 5, "subscription": 4, "team": 3, "trial": 2, "comp": 1}
+
+
+@dataclass(frozen=True)
+class Grant:
+    source: Source
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Access:
+    premium: bool
+    source: Source | None
+    until: datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        """The `access` object of /api/v1/me."""
+        return {
+            "premium": self.premium,
+            "source": self.source,
+            "until": self.until.isoformat().replace("+00:00", "Z") if self.until else None,
+        }
+
+
+NO_ACCESS = Access(premium=False, source=None, until=None)
+
+
+def decide(grants: Iterable[Grant], now: datetime) -> Access:
+    """Premium if any grant is still running; name the one that lasts longest."""
+    running = [g for g in grants if g.until is None or g.until > now]
+    if not running:
+        return NO_ACCESS
+    best = max(running, key=lambda g: (g.until is None, g.until or now, SOURCE_RANK[g.source]))
+    return Access(premium=True, source=best.source, until=best.until)
+
+
+def effective(stored: Access, now: datetime) -> Access:
+    """The stored decision as it stands now: a grant that has run out gives nothing."""
+    if stored.premium and (stored.until is None or stored.until > now):
+        return stored
+    return NO_ACCESS

@@ -1,0 +1,73 @@
+"""Rate limits for account routes; in Redis when REDIS_URL is set, so every instance shares them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import current_app, request
+from werkzeug.wrappers import Response
+
+from paywall.accounts.emails import rate_limit_key
+from paywall.extensions import limiter
+
+
+def _setting(name: str) -> Callable[[], str]:
+    return lambda: str(current_app.config[name])
+
+
+def _address_key() -> str:
+    return "address:" + rate_limit_key(request.form.get("email"))
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 400
+
+
+def _accepted(response: Response) -> bool:
+    return response.status_code < 400
+
+
+# Failed password sign-ins: a few per account, more per IP (one office may share an address).
+signin_per_account = limiter.limit(
+    _setting("RATELIMIT_SIGNIN_PER_ACCOUNT"),
+    key_func=_address_key,
+    methods=["POST"],
+    deduct_when=_failed,
+)
+signin_per_ip = limiter.limit(
+    _setting("RATELIMIT_SIGNIN_PER_IP"), methods=["POST"], deduct_when=_failed
+)
+# Wrong 6-digit codes per account, on top of the attempts each code allows.
+code_per_account = limiter.limit(
+    _setting("RATELIMIT_CODE_PER_ACCOUNT"),
+    key_func=_address_key,
+    methods=["POST"],
+    deduct_when=_failed,
+)
+# Mails to one address per hour, counted across sign-up, sign-in links and resets.
+mail_per_address = limiter.shared_limit(
+    _setting("RATELIMIT_MAIL_PER_ADDRESS"),
+    scope="mail-per-address",
+    key_func=_address_key,
+    methods=["POST"],
+    deduct_when=_accepted,
+)
+signup_per_ip = limiter.limit(
+    _setting("RATELIMIT_SIGNUP_PER_IP"), methods=["POST"], deduct_when=_accepted
+)
+
+
+def _user_key() -> str:
+    from flask_login import current_user
+
+    return f"user:{current_user.get_id()}"
+
+
+# Mails a signed-in user can cause (email change, verification resend) per hour.
+mail_per_user = limiter.shared_limit(
+    _setting("RATELIMIT_MAIL_PER_ADDRESS"),
+    scope="mail-per-user",
+    key_func=_user_key,
+    methods=["POST"],
+    deduct_when=_accepted,
+)

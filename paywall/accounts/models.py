@@ -1,0 +1,107 @@
+"""Account tables: users and the single-use tokens mailed to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from paywall import clock
+from paywall.access import Access, effective
+from paywall.dbtypes import UTCDateTime
+from paywall.extensions import db
+
+STAFF_ROLES = frozenset({"admin"})
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored trimmed and lower-cased, so the unique index is case-insensitive on every database.
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    name: Mapped[str | None] = mapped_column(String(120))
+    # None for accounts that only ever sign in by link or code.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    role: Mapped[str] = mapped_column(String(20), default="reader")
+    # Part of every session and remember-me cookie: bumping it ends all of them at once.
+    session_version: Mapped[int] = mapped_column(default=1)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # The stored answer of paywall.access.decide(), recomputed whenever a grant changes.
+    access_premium: Mapped[bool] = mapped_column(default=False)
+    access_source: Mapped[str | None] = mapped_column(String(20))
+    access_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    tokens: Mapped[list[EmailToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # Flask-Login's user protocol. The id carries the session version (see get_id).
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def access(self) -> Access:
+        """Premium access as it stands now, from the stored decision (no query)."""
+        stored = Access(
+            premium=self.access_premium,
+            source=self.access_source,  # type: ignore[arg-type]
+            until=self.access_until,
+        )
+        return effective(stored, clock.now())
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class EmailToken(db.Model):  # type: ignore[name-defined,misc]
+    """A single-use link (and, for sign-in, a 6-digit code) mailed to an address.
+
+    Only hashes are stored, so a database leak gives no working links. A token is used up by a
+    guarded UPDATE (`used_at IS NULL`), so two requests racing for one token get one success.
+    """
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (Index("ix_email_tokens_user_purpose", "user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # signin | verify | reset | email_change
+    purpose: Mapped[str] = mapped_column(String(20))
+    # The address the mail went to: the new one for an email change.
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_attempts: Mapped[int] = mapped_column(default=0)
+    next_path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    def is_live(self, now: datetime) -> bool:
+        return self.used_at is None and self.expires_at > now

@@ -1,0 +1,1 @@
+"""Staff screens under /admin/: everyone else gets 404."""

@@ -1,0 +1,72 @@
+"""The `paywall` command: Flask's CLI with this app, plus the project's own commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from paywall.errors import PaywallError
+from paywall.extensions import db
+from paywall.settings import ConfigError
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(worker)
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--password", help="Set (or reset) the password.")
+def create_admin(email: str, password: str | None) -> None:
+    """Create a staff admin, or promote an existing account."""
+    from paywall.accounts.service import create_admin as create
+
+    user, created = create(email, password)
+    db.session.commit()
+    click.echo(f"{'Created' if created else 'Promoted'} admin {user.email}")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Demo accounts (and later demo content); safe to run twice."""
+    from paywall.demo import seed
+
+    for line in seed():
+        click.echo(line)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Drain what is due now, then exit.")
+def worker(once: bool) -> None:
+    """Send queued mail and run queued jobs until stopped."""
+    from paywall.mail import worker as mail_worker
+
+    if once:
+        click.echo(f"worker: {mail_worker.drain()} done")
+        return
+    mail_worker.run_forever()
+
+
+def _cli() -> FlaskGroup:
+    from paywall import create_app
+
+    return FlaskGroup(create_app=lambda: create_app(), help="The paywall command.")
+
+
+def main() -> None:
+    """Console script. Bad input ends with one clear line on stderr and a non-zero exit."""
+    try:
+        _cli().main(standalone_mode=False, prog_name="paywall")
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as error:
+        click.echo(f"paywall: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except (ConfigError, PaywallError) as error:
+        click.echo(f"paywall: {error}", err=True)
+        sys.exit(1)

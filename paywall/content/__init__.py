@@ -1,0 +1,1 @@
+"""Articles and premium content; the paywall."""

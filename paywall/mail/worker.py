@@ -1,0 +1,160 @@
+"""The worker: runs queued jobs, then sends queued mail, retrying with backoff.
+
+Each row is claimed with a guarded UPDATE (a lease in `locked_until`), so several workers can
+run side by side and none sends a mail twice. A mail is sent outside any transaction and marked
+sent right after; a crash between the two can at worst send it again, never lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from paywall import clock
+from paywall.extensions import db
+from paywall.jobs import HANDLERS
+from paywall.mail import smtp
+from paywall.mail.models import Job, OutboxMail
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=6)
+BATCH = 50
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the n-th failed attempt: doubling, capped at six hours."""
+    base = current_app.config["MAIL_RETRY_BASE_SECONDS"]
+    return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def _claim(model: Any, due_column: Any, row_id: int, now: datetime) -> bool:
+    claimed = db.session.execute(
+        update(model)
+        .where(
+            model.id == row_id,
+            model.status == "queued",
+            due_column <= now,
+            or_(model.locked_until.is_(None), model.locked_until < now),
+        )
+        .values(locked_until=now + LEASE)
+    )
+    db.session.commit()
+    return claimed.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def _due_ids(model: Any, due_column: Any, now: datetime, skip: set[int]) -> list[int]:
+    query = (
+        select(model.id)
+        .where(
+            model.status == "queued",
+            due_column <= now,
+            or_(model.locked_until.is_(None), model.locked_until < now),
+        )
+        .order_by(model.id)
+        .limit(BATCH)
+    )
+    return [row_id for row_id in db.session.scalars(query) if row_id not in skip]
+
+
+def run_job(job_id: int) -> bool:
+    """Run one claimed job in its own transaction; True when it succeeded."""
+    queued = db.session.get(Job, job_id)
+    assert queued is not None
+    handler = HANDLERS.get(queued.name)
+    try:
+        if handler is None:
+            raise LookupError(f"no handler for job {queued.name!r}")
+        handler(dict(queued.payload))
+        queued.status, queued.finished_at, queued.locked_until = "done", clock.now(), None
+        db.session.commit()
+        return True
+    except Exception as error:  # any failure is recorded on the job and retried later
+        db.session.rollback()
+        log.exception("job %s (%s) failed", job_id, queued.name)
+        _record_failure(db.session.get(Job, job_id), "run_after", error)
+        return False
+
+
+def send_mail(mail_id: int) -> bool:
+    """Send one claimed mail; True when the SMTP server accepted it."""
+    mail = db.session.get(OutboxMail, mail_id)
+    assert mail is not None
+    mail_url = current_app.config.get("MAIL_URL")
+    if not mail_url:
+        return True  # no SMTP configured: mail stays in the outbox for /dev/mail
+    try:
+        smtp.send(mail_url, smtp.build_message(mail, current_app.config["MAIL_FROM"]))
+    except (OSError, ValueError, smtplib.SMTPException) as error:
+        log.warning("mail %s to %s not sent: %s", mail_id, mail.to_address, error)
+        _record_failure(mail, "next_attempt_at", error)
+        return False
+    mail.status, mail.sent_at, mail.locked_until = "sent", clock.now(), None
+    mail.attempts += 1
+    db.session.commit()
+    return True
+
+
+def _record_failure(row: Any, due_field: str, error: BaseException) -> None:
+    row.attempts += 1
+    row.last_error = f"{type(error).__name__}: {error}"[:2000]
+    row.locked_until = None
+    if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+        row.status = "failed"
+    else:
+        setattr(row, due_field, clock.now() + backoff(row.attempts))
+    db.session.commit()
+
+
+def run_pending(skip: set[tuple[str, int]] | None = None) -> tuple[int, set[tuple[str, int]]]:
+    """One pass: every due job, then every due mail. Returns (successes, rows that failed)."""
+    skip = skip or set()
+    failed: set[tuple[str, int]] = set()
+    done = 0
+    now = clock.now()
+    for job_id in _due_ids(Job, Job.run_after, now, {i for kind, i in skip if kind == "job"}):
+        if _claim(Job, Job.run_after, job_id, now):
+            if run_job(job_id):
+                done += 1
+            else:
+                failed.add(("job", job_id))
+    if current_app.config.get("MAIL_URL"):
+        now = clock.now()
+        skip_mails = {i for kind, i in skip if kind == "mail"}
+        for mail_id in _due_ids(OutboxMail, OutboxMail.next_attempt_at, now, skip_mails):
+            if _claim(OutboxMail, OutboxMail.next_attempt_at, mail_id, now):
+                if send_mail(mail_id):
+                    done += 1
+                else:
+                    failed.add(("mail", mail_id))
+    return done, failed
+
+
+def drain(max_passes: int = 100) -> int:
+    """Work until nothing is due, trying each failing row at most once. Returns successes."""
+    total, tried_and_failed = 0, set[tuple[str, int]]()
+    for _ in range(max_passes):
+        done, failed = run_pending(tried_and_failed)
+        tried_and_failed |= failed
+        total += done
+        if not done:
+            break
+    return total
+
+
+def run_forever() -> None:
+    """The `paywall worker` loop: work, then sleep a little when there was nothing to do."""
+    poll = current_app.config["WORKER_POLL_SECONDS"]
+    log.info("worker started")
+    while True:
+        done, _ = run_pending()
+        if not done:
+            db.session.remove()
+            time.sleep(poll)

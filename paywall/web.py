@@ -1,0 +1,117 @@
+"""Cross-cutting web concerns: security headers, error pages and JSON errors, safe redirects."""
+
+from __future__ import annotations
+
+import math
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from paywall.errors import PaywallError
+from paywall.extensions import db, limiter
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def is_safe_next(value: str | None) -> bool:
+    """True only for a path on this site: '/x', never '//host', '/\\host', 'scheme:' or junk."""
+    if not value or len(value) > 500 or not value.startswith("/"):
+        return False
+    if value.startswith("//") or "\\" in value:
+        return False
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
+        return False  # browsers strip tabs and newlines, turning "/\t/evil" into "//evil"
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(value: str | None, default: str = "/account") -> str:
+    return value if value is not None and is_safe_next(value) else default
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.vary.add("Cookie")
+        if app.config["SECURE_TRANSPORT"]:
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
+
+
+def error_response(status: int, message: str, code: str, field: str | None = None) -> Response:
+    if wants_json():
+        body: dict[str, object] = {"code": code, "message": message}
+        if field:
+            body["field"] = field
+        response = jsonify({"error": body})
+    else:
+        response = Response(
+            render_template("errors/error.html", status=status, message=message),
+            mimetype="text/html",
+        )
+    response.status_code = status
+    return response
+
+
+def _retry_after_seconds() -> int:
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(PaywallError)
+    def paywall_error(error: PaywallError) -> Response:
+        return error_response(error.status, error.message, error.code, error.field)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Response:
+        return error_response(
+            400, "This form has expired. Go back, reload the page and try again.", "csrf_failed"
+        )
+
+    @app.errorhandler(429)
+    def too_many(error: HTTPException) -> Response:
+        seconds = _retry_after_seconds()
+        minutes = math.ceil(seconds / 60)
+        wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+        response = error_response(429, f"Too many attempts. Try again in {wait}.", "rate_limited")
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        message = {404: "This page does not exist.", 405: "This method is not allowed here."}.get(
+            status, error.description or "Something went wrong."
+        )
+        response = error_response(
+            status, message, (error.name or "error").lower().replace(" ", "_")
+        )
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(500)
+    def server_error(error: Exception) -> Response:
+        # Whatever half-made change led here must not be committed by a later step.
+        db.session.rollback()
+        return error_response(
+            500, "Something went wrong on our side. Please try again.", "internal"
+        )
