@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from urllib.parse import urlsplit
+import unicodedata
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -21,13 +22,21 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def is_safe_next(value: str | None) -> bool:
-    """True only for a path on this site: '/x', never '//host', '/\\host', 'scheme:' or junk."""
-    if not value or len(value) > 500 or not value.startswith("/"):
+    """True only for a path on this site: '/x', never '//host', '/\\host', 'scheme:' or junk.
+
+    The value is checked as given and once percent-decoded, and may hold no control or space
+    characters at all (browsers drop tabs and newlines, turning "/\t/evil" into "//evil").
+    """
+    if not value or len(value) > 500:
         return False
-    if value.startswith("//") or "\\" in value:
+    return all(_is_plain_path(candidate) for candidate in (value, unquote(value)))
+
+
+def _is_plain_path(value: str) -> bool:
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
         return False
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
-        return False  # browsers strip tabs and newlines, turning "/\t/evil" into "//evil"
+    if any(unicodedata.category(ch)[0] in {"C", "Z"} for ch in value):
+        return False
     parts = urlsplit(value)
     return not parts.scheme and not parts.netloc
 
@@ -72,7 +81,7 @@ def _retry_after_seconds() -> int:
     current = limiter.current_limit
     if current is None:
         return 60
-    return max(1, math.ceil(current.reset_at - time.time()))
+    return max(1, int(current.reset_at - time.time()))
 
 
 def register_error_handlers(app: Flask) -> None:

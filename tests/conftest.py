@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -43,9 +44,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context, as on a real server.
+
+    Flask reuses an app context that is already pushed (the fixture's), which would share `g`
+    (Flask-Login's cached user, the CSRF token) and the database session between requests
+    and between clients. Running each request in an empty contextvars context prevents that.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def build_app(**overrides: Any) -> Flask:
     """A testing app with its schema created; overrides win over the testing config."""
     app = create_app({"ENV_NAME": "testing", **overrides})
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if overrides.get("DATABASE_URL", "sqlite://") != "sqlite://":
             db.drop_all()

@@ -1,0 +1,86 @@
+"""The `paywall` command: what it does, and one clear line on stderr for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from paywall.accounts.models import User
+from paywall.extensions import db
+
+PAYWALL = str(Path(sys.executable).parent / "paywall")
+
+
+def test_create_admin_creates_then_promotes(app, make_user):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["create-admin", "Boss@Example.com", "--password", "a long admin pass"]
+    )
+    assert result.exit_code == 0, result.output
+    boss = db.session.scalar(select(User).where(User.email == "boss@example.com"))
+    assert boss.is_staff and boss.access.premium and boss.access.source == "staff"
+    make_user(email="reader@example.com")
+    result = runner.invoke(args=["create-admin", "reader@example.com"])
+    assert "Promoted admin reader@example.com" in result.output
+
+
+def test_seed_demo_is_idempotent(app):
+    runner = app.test_cli_runner()
+    for _ in range(2):
+        result = runner.invoke(args=["seed-demo"])
+        assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(db.func.count(User.id))) == 2
+    assert "admin@example.com" in result.output
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYWALL_")}
+    env.update(PAYWALL_CONFIG="testing", PAYWALL_DATABASE_URL=f"sqlite:///{tmp_path}/cli.db")
+    subprocess.run([PAYWALL, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create-admin", "not-an-email", "--password", "a long admin pass"], "valid email"),
+        (["create-admin", "new@example.com"], "needs a password"),
+        (["create-admin", "new@example.com", "--password", "short"], "at least 8"),
+        (["create-admin"], "Missing argument"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(cli_env, args, message):
+    result = subprocess.run([PAYWALL, *args], env=cli_env, capture_output=True, text=True)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_worker_once_drains_and_exits(cli_env):
+    result = subprocess.run(
+        [PAYWALL, "worker", "--once"], env=cli_env, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "worker: 0 done" in result.stdout
+
+
+def test_production_refuses_seed_demo(cli_env):
+    env = dict(
+        cli_env,
+        PAYWALL_CONFIG="production",
+        PAYWALL_SECRET_KEY="kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
+        PAYWALL_BASE_URL="https://news.example.com",
+        PAYWALL_STRIPE_SECRET_KEY="sk_live_example",
+    )
+    result = subprocess.run([PAYWALL, "seed-demo"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "paywall: seed-demo is refused in production: demo passwords are public"
+    )

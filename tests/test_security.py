@@ -1,0 +1,174 @@
+"""The security bar that every route meets: CSRF, headers, redirects, read-only GETs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from paywall.extensions import db
+from paywall.web import is_safe_next
+from tests.conftest import build_app
+from tests.helpers import sign_in
+
+CSRF_EXEMPT: set[str] = set()  # the Stripe webhook joins this set with the billing issue
+
+
+def concrete(rule) -> str:
+    return re.sub(r"<[^>]+>", "x", rule.rule)
+
+
+def rules(app, method):
+    return [r for r in app.url_map.iter_rules() if method in r.methods and r.endpoint != "static"]
+
+
+def test_every_post_route_refuses_a_missing_csrf_token(app, client, make_user):
+    make_user(email="staff@example.com", role="admin")
+    sign_in(client, "staff@example.com")
+    posts = rules(app, "POST")
+    assert len(posts) >= 10
+    for rule in posts:
+        if concrete(rule) in CSRF_EXEMPT:
+            continue
+        response = client.post(concrete(rule), data={"email": "staff@example.com"})
+        assert response.status_code == 400, rule.rule
+        assert "This form has expired" in response.get_data(as_text=True), rule.rule
+
+
+def _assert_security_headers(response, path, *, hsts: bool) -> None:
+    csp = response.headers.get("Content-Security-Policy", "")
+    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
+        assert directive in csp, (path, csp)
+    assert response.headers["X-Content-Type-Options"] == "nosniff", path
+    assert response.headers["Referrer-Policy"], path
+    assert ("Strict-Transport-Security" in response.headers) is hsts, path
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_every_route_sends_security_headers_including_404_and_500(secure):
+    app = build_app(SECURE_TRANSPORT=secure, PROPAGATE_EXCEPTIONS=False)
+
+    @app.get("/boom-for-test")
+    def boom():
+        raise RuntimeError("a bug")
+
+    client = app.test_client()
+    for rule in rules(app, "GET"):
+        path = concrete(rule)
+        _assert_security_headers(client.get(path), path, hsts=secure)
+    for path, status in [("/no/such/page", 404), ("/boom-for-test", 500), ("/api/v1/nope", 404)]:
+        response = client.get(path)
+        assert response.status_code == status
+        _assert_security_headers(response, path, hsts=secure)
+    assert "a bug" not in client.get("/boom-for-test").get_data(as_text=True)
+
+
+def test_api_errors_are_json(client):
+    response = client.get("/api/v1/nope")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"
+
+
+def test_cookies_are_httponly_and_samesite_and_secure_in_production_settings(make_user):
+    app = build_app(SECURE_TRANSPORT=True)
+    with app.app_context():
+        make_user(email="reader@example.com")
+        client = app.test_client()
+        response = sign_in(client, "reader@example.com", remember="y")
+    cookies = response.headers.getlist("Set-Cookie")
+    assert {c.split("=")[0] for c in cookies} >= {"session", "remember_token"}
+    for cookie in cookies:
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie, cookie
+
+
+HOSTILE_NEXT = [
+    "//evil.test",
+    "//evil.test/",
+    "///evil.test",
+    "////evil.test",
+    "/\\evil.test",
+    "\\\\evil.test",
+    "/\\/evil.test",
+    "\\/evil.test",
+    "https://evil.test",
+    "http://evil.test",
+    "https:evil.test",
+    "http:evil.test",
+    "https:/evil.test",
+    "//evil.test@good.test",
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    "jav\tascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "/\t/evil.test",
+    "/\n/evil.test",
+    "/\r\n/evil.test",
+    "\t//evil.test",
+    " //evil.test",
+    "//evil.test%2f",
+    "/ /evil.test",
+    "/\x00/evil.test",
+    "/\x0b/evil.test",
+    "%2F%2Fevil.test",
+    "%2f%2fevil.test",
+    "evil.test",
+    "evil.test/path",
+    ".evil.test",
+    "@evil.test",
+    "//%65vil.test",
+    "//evil%2etest",
+    "/%09/evil.test",
+    "https://good.test.evil.test",
+    "//good.test.evil.test",
+    "ftp://evil.test",
+    "file:///etc/passwd",
+    "mailto:a@evil.test",
+    "//[::1]/",
+    "//127.0.0.1",
+    "http://127.0.0.1:5000/",
+    "〱evil.test",
+    "／／evil.test",
+    "/\u3000/evil.test",
+    "\u200b//evil.test",
+    "/" + "a" * 600,
+    "",
+    "   ",
+    "#//evil.test",
+    "?next=//evil.test",
+]
+
+
+def test_the_hostile_next_corpus_is_large_enough():
+    assert len(HOSTILE_NEXT) >= 50
+
+
+@pytest.mark.parametrize("value", HOSTILE_NEXT)
+def test_hostile_next_values_never_leave_the_site(client, make_user, value):
+    assert not is_safe_next(value)
+    make_user(email="reader@example.com")
+    response = sign_in(client, "reader@example.com", next=value)
+    assert response.headers["Location"] == "/account"
+
+
+@pytest.mark.parametrize("value", ["/pro", "/account", "/memos/gulf-lng?x=1", "/a/b#frag"])
+def test_on_site_next_values_are_kept(value):
+    assert is_safe_next(value)
+
+
+def test_get_requests_change_nothing(app, client, make_user, run_worker):
+    make_user(email="staff@example.com", role="admin")
+    sign_in(client, "staff@example.com")
+
+    def counts():
+        db.session.expire_all()
+        return {
+            t.name: db.session.scalar(select(func.count()).select_from(t))
+            for t in db.metadata.sorted_tables
+        }
+
+    before = counts()
+    for rule in rules(app, "GET"):
+        client.get(concrete(rule))
+    assert counts() == before
