@@ -38,19 +38,35 @@ def register_extensions(app: Flask) -> None:
     if app.config.get("PROXY_FIX_HOPS"):
         hops = int(app.config["PROXY_FIX_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    # Importing the job modules registers their handlers with the worker.
-    import paywall.accounts.jobs  # noqa: F401
+    # Importing the job modules registers their handlers with the worker; importing every
+    # model module makes the metadata complete for create_all() and Alembic.
+    import paywall.accounts.jobs
+    import paywall.content.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     from paywall.accounts.views import bp as accounts
+    from paywall.admin.content import bp as admin_content
     from paywall.admin.views import bp as admin
     from paywall.api.views import bp as api
+    from paywall.content.registration_views import bp as registrations
     from paywall.content.views import bp as content
     from paywall.mail.views import bp as devmail
+    from paywall.newsletters.admin import bp as admin_newsletters
+    from paywall.newsletters.views import bp as newsletters
     from paywall.ops import bp as ops
 
-    for blueprint in (content, accounts, api, admin, ops):
+    for blueprint in (
+        content,
+        registrations,
+        newsletters,
+        accounts,
+        api,
+        admin,
+        admin_content,
+        admin_newsletters,
+        ops,
+    ):
         app.register_blueprint(blueprint)
     if app.config["DEV_TOOLS"]:
         app.register_blueprint(devmail)

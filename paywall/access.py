@@ -57,3 +57,52 @@ def effective(stored: Access, now: datetime) -> Access:
     if stored.premium and (stored.until is None or stored.until > now):
         return stored
     return NO_ACCESS
+
+
+# What a reader may see of one item. Everything that shows content asks this, and nothing else.
+AccessLevel = Literal["public", "registered", "premium"]
+Reading = Literal["full", "metered", "teaser"]
+Offer = Literal["signup", "trial", "subscribe", "renew"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading, as far as access goes: built from the user row, no query needed."""
+
+    signed_in: bool
+    access: Access
+    trial_used: bool = False
+    lapsed: bool = False
+
+
+VISITOR = Reader(signed_in=False, access=NO_ACCESS)
+
+
+def may_read(level: AccessLevel | str, reader: Reader) -> bool:
+    """Whether the reader gets the whole item, before any metered free read."""
+    if level == "public":
+        return True
+    if level == "registered":
+        return reader.signed_in or reader.access.premium
+    # "premium", and any level we do not know, which is treated as the strictest.
+    return reader.access.premium
+
+
+def reading(level: AccessLevel | str, reader: Reader, meter_left: int) -> Reading:
+    """Full text, full text on the meter (premium items only), or the teaser and a wall."""
+    if may_read(level, reader):
+        return "full"
+    if level == "premium" and meter_left > 0:
+        return "metered"
+    return "teaser"
+
+
+def offer_for(level: AccessLevel | str, reader: Reader) -> Offer:
+    """What the wall offers: sign up (registered items), a trial, a plain subscription, renewal."""
+    if level == "registered" and not reader.signed_in:
+        return "signup"
+    if reader.lapsed:
+        return "renew"
+    if reader.trial_used:
+        return "subscribe"
+    return "trial"

@@ -14,6 +14,11 @@ from paywall.settings import ConfigError
 
 
 def register_commands(app: Flask) -> None:
+    from paywall.content.cli import content_cli
+    from paywall.newsletters.cli import newsletters_cli
+
+    app.cli.add_command(content_cli)
+    app.cli.add_command(newsletters_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)

@@ -36,6 +36,11 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     access_premium: Mapped[bool] = mapped_column(default=False)
     access_source: Mapped[str | None] = mapped_column(String(20))
     access_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a grant other than staff first gave premium: a reader without access now who has
+    # this set is a lapsed member, and is offered to renew rather than to try.
+    first_premium_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # One trial per person: set when this account starts a trial (billing).
+    trial_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tokens: Mapped[list[EmailToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -73,8 +78,37 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         )
         return effective(stored, clock.now())
 
+    @property
+    def is_lapsed(self) -> bool:
+        """Had premium from a grant once, and has none now."""
+        return self.first_premium_at is not None and not self.access.premium
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class CompGrant(db.Model):  # type: ignore[name-defined,misc]
+    """Complimentary premium access given by staff, until `ends_at` (None: no end).
+
+    Ending a grant early sets `ended_at`; rows are kept, so the member's history shows it.
+    """
+
+    __tablename__ = "comp_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    def until(self) -> datetime | None:
+        """When this grant stops giving access (None: never, unless ended)."""
+        if self.ended_at is not None:
+            return self.ended_at if self.ends_at is None else min(self.ended_at, self.ends_at)
+        return self.ends_at
 
 
 class EmailToken(db.Model):  # type: ignore[name-defined,misc]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from paywall import access, clock, jobs
 from paywall.accounts import tokens
 from paywall.accounts.emails import normalise_email
-from paywall.accounts.models import User
+from paywall.accounts.models import CompGrant, User
 from paywall.accounts.passwords import check_policy, hash_password, verify_password
 from paywall.errors import TokenInvalid, ValidationError
 from paywall.extensions import db
@@ -206,13 +206,31 @@ def grants_for(user: User) -> list[access.Grant]:
     grants: list[access.Grant] = []
     if user.is_staff:
         grants.append(access.Grant(source="staff", until=None))
+    if user.id is not None:
+        for comp in db.session.scalars(select(CompGrant).where(CompGrant.user_id == user.id)):
+            grants.append(access.Grant(source="comp", until=comp.until()))
     return grants
 
 
 def refresh_access(user: User) -> access.Access:
     """Recompute and store the access decision; call whenever one of the grants changes."""
-    decision = access.decide(grants_for(user), clock.now())
+    now = clock.now()
+    decision = access.decide(grants_for(user), now)
     user.access_premium = decision.premium
     user.access_source = decision.source
     user.access_until = decision.until
+    if decision.premium and decision.source != "staff" and user.first_premium_at is None:
+        user.first_premium_at = now
     return decision
+
+
+def reader_for(user: object) -> access.Reader:
+    """The access view of whoever is reading (a User or Flask-Login's anonymous user)."""
+    if not isinstance(user, User):
+        return access.VISITOR
+    return access.Reader(
+        signed_in=True,
+        access=user.access,
+        trial_used=user.trial_used_at is not None,
+        lapsed=user.is_lapsed,
+    )

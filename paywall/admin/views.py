@@ -13,10 +13,13 @@ from paywall.mail.models import OutboxMail
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-@bp.before_request
 def staff_only() -> None:
+    """Every /admin/ blueprint runs this first: 404 for anyone who is not staff."""
     if not (current_user.is_authenticated and current_user.is_staff):
         abort(404)
+
+
+bp.before_request(staff_only)
 
 
 @bp.get("/")

@@ -1,0 +1,1 @@
+"""Free newsletters (double opt-in, one-click unsubscribe) and members' industry priorities."""
