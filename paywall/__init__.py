@@ -41,7 +41,8 @@ def register_extensions(app: Flask) -> None:
     # Importing the job modules registers their handlers with the worker; importing every
     # model module makes the metadata complete for create_all() and Alembic.
     import paywall.accounts.jobs
-    import paywall.content.models  # noqa: F401
+    import paywall.content.models
+    import paywall.content.registrations  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -49,6 +50,7 @@ def register_blueprints(app: Flask) -> None:
     from paywall.admin.content import bp as admin_content
     from paywall.admin.views import bp as admin
     from paywall.api.views import bp as api
+    from paywall.content.feeds import bp as feeds
     from paywall.content.registration_views import bp as registrations
     from paywall.content.views import bp as content
     from paywall.mail.views import bp as devmail
@@ -58,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (
         content,
+        feeds,
         registrations,
         newsletters,
         accounts,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app
 
 from paywall import clock
+from paywall.accounts.comp import grant_comp, running_comps
 from paywall.accounts.models import User
 from paywall.accounts.passwords import hash_password
 from paywall.accounts.service import find_user, refresh_access
+from paywall.content.importer import import_paths
 from paywall.errors import PaywallError
 from paywall.extensions import db
 
@@ -15,11 +19,15 @@ DEMO_ACCOUNTS = [
     # (email, password, role, what it shows)
     ("admin@example.com", "demo-admin-2026", "admin", "staff admin: /admin/"),
     ("reader@example.com", "demo-reader-2026", "reader", "free reader"),
+    ("member@example.com", "demo-member-2026", "reader", "PRO member (complimentary)"),
 ]
+COMP_MEMBER = "member@example.com"
+CONTENT = Path(__file__).resolve().parent / "content" / "demo"
 
 
 def seed() -> list[str]:
-    """Create the demo accounts if missing, reset their passwords; return lines to print."""
+    """Import the demo content, create the demo accounts (or reset their passwords), give the
+    demo member complimentary access; return lines to print."""
     if current_app.config["ENV_NAME"] == "production":
         raise PaywallError("seed-demo is refused in production: demo passwords are public")
     lines = []
@@ -32,5 +40,16 @@ def seed() -> list[str]:
         user.role = role
         refresh_access(user)
         lines.append(f"  {email:<22} {password:<18} {what}")
+    db.session.flush()
+    member = find_user(COMP_MEMBER)
+    if member is not None and not running_comps(member):
+        grant_comp(COMP_MEMBER, until=None, reason="demo member", staff=None)
+    report = import_paths([str(CONTENT)])
+    if report.problems:
+        raise PaywallError("demo content has problems: " + "; ".join(report.problems))
     db.session.commit()
-    return ["Demo accounts (email, password):", *lines]
+    return [
+        f"Demo content: {len(report.imported)} items.",
+        "Demo accounts (email, password):",
+        *lines,
+    ]

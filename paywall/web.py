@@ -14,8 +14,11 @@ from werkzeug.exceptions import HTTPException
 from paywall.errors import PaywallError
 from paywall.extensions import db, limiter
 
+# Content may show images from anywhere on https, and embed players only from the video hosts
+# its Markdown renderer allows (paywall.content.markdown.VIDEO_HOSTS).
 CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
+    "frame-src https://www.youtube-nocookie.com https://player.vimeo.com; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"

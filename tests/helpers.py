@@ -74,3 +74,51 @@ def code_in(text: str) -> str:
     match = re.search(r"code[^0-9]*(\d{6})", text)
     assert match, f"no code in: {text}"
     return match.group(1)
+
+
+def make_member(**kwargs: Any) -> User:
+    """A committed reader with complimentary premium access and no end date."""
+    from paywall.accounts.comp import grant_comp
+
+    user = make_user(**kwargs)
+    grant_comp(user.email, until=None, reason="test member", staff=None)
+    db.session.commit()
+    return user
+
+
+def make_item(
+    *,
+    kind: str = "memo",
+    access: str = "premium",
+    slug: str | None = None,
+    title: str | None = None,
+    teaser: str = "A teaser that anyone may read.",
+    body: str = "The body of the item.",
+    industry: str | None = None,
+    published: bool = True,
+    **fields: Any,
+) -> Any:
+    """A committed content item, saved through the same service the importer uses."""
+    from paywall.content.service import save_item
+
+    number = next(_counter)
+    if kind == "industry_newsletter" and industry is None:
+        industry = "oil-gas"
+    if kind in ("live_qa", "event"):
+        fields.setdefault("starts_at", "2030-01-01T10:00:00Z")
+    item = save_item(
+        {
+            "kind": kind,
+            "slug": slug or f"{kind.replace('_', '-')}-{number}",
+            "title": title or f"{kind} number {number}",
+            "access": access,
+            "teaser": teaser,
+            "body_markdown": body,
+            "status": "published" if published else "draft",
+            "published_at": "2026-01-01T00:00:00Z" if published else None,
+            **({"industry": industry} if industry else {}),
+            **fields,
+        }
+    )
+    db.session.commit()
+    return item

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from paywall.accounts.comp import running_comps
 from paywall.accounts.models import User
+from paywall.content.models import Attachment, ContentItem
 from paywall.extensions import db
 
 PAYWALL = str(Path(sys.executable).parent / "paywall")
@@ -34,8 +36,19 @@ def test_seed_demo_is_idempotent(app):
     for _ in range(2):
         result = runner.invoke(args=["seed-demo"])
         assert result.exit_code == 0, result.output
-    assert db.session.scalar(select(db.func.count(User.id))) == 2
-    assert "admin@example.com" in result.output
+    assert db.session.scalar(select(db.func.count(User.id))) == 3
+    assert "admin@example.com" in result.output and "member@example.com" in result.output
+    kinds = dict(
+        db.session.execute(
+            select(ContentItem.kind, db.func.count()).group_by(ContentItem.kind)
+        ).all()
+    )
+    assert kinds["article"] >= 4 and kinds["memo"] >= 4 and kinds["trend_report"] >= 3
+    assert kinds["industry_newsletter"] == 9 and kinds["live_qa"] == 2 and kinds["event"] == 2
+    assert db.session.scalar(select(db.func.count(Attachment.id))) == 1
+    member = db.session.scalar(select(User).where(User.email == "member@example.com"))
+    assert member.access.premium and member.access.source == "comp"
+    assert len(running_comps(member)) == 1, "seeding twice gives one grant"
 
 
 @pytest.fixture

@@ -120,6 +120,6 @@ def test_a_job_that_fails_half_way_leaves_nothing_behind(app, make_user, run_wor
 
 def test_pro_offer_says_payments_are_not_configured_yet(client):
     page = client.get("/pro").get_data(as_text=True)
-    assert "$25 a month, billed annually ($300 a year)" in page
+    assert "$25.00 / month" in page and "billed annually ($300.00 a year)" in page
     assert "1-week free trial" in page
     assert "Payments are not configured" in page

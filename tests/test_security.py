@@ -16,7 +16,9 @@ CSRF_EXEMPT: set[str] = set()  # the Stripe webhook joins this set with the bill
 
 
 def concrete(rule) -> str:
-    return re.sub(r"<[^>]+>", "x", rule.rule)
+    """A path the rule matches: the first choice of an any() converter, else 'x'."""
+    path = re.sub(r"<any\(([^,)]+)[^>]*>", lambda m: m.group(1).strip(), rule.rule)
+    return re.sub(r"<[^>]+>", "x", path)
 
 
 def rules(app, method):

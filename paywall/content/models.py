@@ -68,6 +68,13 @@ class ContentItem(db.Model):  # type: ignore[name-defined,misc]
     def kind_info(self) -> Kind:
         return KINDS[self.kind]
 
+    def url_path(self, suffix: str = "") -> str:
+        """The path of this item's page, with '/print' and the like appended."""
+        kind = KINDS[self.kind]
+        if self.kind == "industry_newsletter":
+            return f"/{kind.prefix}/{self.industry}/{self.slug}{suffix}"
+        return f"/{kind.prefix}/{self.slug}{suffix}"
+
     @property
     def is_premium(self) -> bool:
         return self.access == "premium"
@@ -103,7 +110,8 @@ class Attachment(db.Model):  # type: ignore[name-defined,misc]
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column()
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # Deferred: listing a report's files must not load them.
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     item: Mapped[ContentItem] = relationship(back_populates="attachments")
