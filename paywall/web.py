@@ -87,6 +87,12 @@ def _retry_after_seconds() -> int:
     return max(1, int(current.reset_at - time.time()))
 
 
+def _hides_admin() -> bool:
+    from flask_login import current_user
+
+    return request.path.startswith("/admin") and not getattr(current_user, "is_staff", False)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PaywallError)
     def paywall_error(error: PaywallError) -> Response:
@@ -110,6 +116,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
+        if status == 405 and _hides_admin():
+            status = 404  # a 405 would tell non-staff that an /admin/ route exists
         message = {404: "This page does not exist.", 405: "This method is not allowed here."}.get(
             status, error.description or "Something went wrong."
         )

@@ -16,8 +16,9 @@ CSRF_EXEMPT: set[str] = set()  # the Stripe webhook joins this set with the bill
 
 
 def concrete(rule) -> str:
-    """A path the rule matches: the first choice of an any() converter, else 'x'."""
+    """A path the rule matches: an any() converter's first choice, 1 for ints, else 'x'."""
     path = re.sub(r"<any\(([^,)]+)[^>]*>", lambda m: m.group(1).strip(), rule.rule)
+    path = re.sub(r"<int:[^>]+>", "1", path)
     return re.sub(r"<[^>]+>", "x", path)
 
 

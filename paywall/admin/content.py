@@ -2,9 +2,129 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response as Redirect
 
+from paywall import access, clock
+from paywall.admin.forms import ContentForm
 from paywall.admin.views import staff_only
+from paywall.content import markdown, service
+from paywall.content.kinds import KINDS
+from paywall.content.models import ContentItem
+from paywall.content.reading import ItemView
+from paywall.errors import ValidationError
+from paywall.extensions import db
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin/content")
 bp.before_request(staff_only)
+
+Page = Response | Redirect | str | tuple[str, int]
+MAX_PDF = 900 * 1024  # under the app's 1 MiB request limit; bigger reports go through import
+READERS = {
+    "visitor": access.VISITOR,
+    "free": access.Reader(signed_in=True, access=access.NO_ACCESS),
+    "member": access.Reader(
+        signed_in=True, access=access.Access(premium=True, source="comp", until=None)
+    ),
+}
+
+
+def _item(item_id: int) -> ContentItem:
+    return db.session.get(ContentItem, item_id) or abort(404)
+
+
+@bp.get("/")
+def index() -> str:
+    kind = request.args.get("kind")
+    query = select(ContentItem).order_by(ContentItem.updated_at.desc()).limit(200)
+    if kind in KINDS:
+        query = query.where(ContentItem.kind == kind)
+    items = list(db.session.scalars(query))
+    return render_template("admin/content_list.html", items=items, kind=kind, now=clock.now())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create() -> Page:
+    return _edit(None)
+
+
+@bp.route("/<int:item_id>/edit", methods=["GET", "POST"])
+def edit(item_id: int) -> Page:
+    return _edit(_item(item_id))
+
+
+def _edit(item: ContentItem | None) -> Page:
+    form = ContentForm(obj=item) if request.method == "GET" else ContentForm()
+    if request.method == "GET":
+        if item is not None and item.published_at:
+            form.published_at.data = item.published_at.strftime("%Y-%m-%dT%H:%M")
+        if item is not None and item.starts_at:
+            form.starts_at.data = item.starts_at.strftime("%Y-%m-%dT%H:%M")
+        return render_template("admin/content_edit.html", form=form, item=item)
+    action = request.form.get("action", "draft")
+    if not form.validate():
+        return render_template("admin/content_edit.html", form=form, item=item), 400
+    if action == "preview":
+        preview = markdown.render(form.body_markdown.data or "")
+        return render_template("admin/content_edit.html", form=form, item=item, preview=preview)
+    try:
+        saved = service.save_item(
+            form.fields_for_service("published" if action == "publish" else "draft"), item=item
+        )
+        _attach_upload(form, saved)
+    except ValidationError as error:
+        db.session.rollback()
+        form.add_error(error)
+        return render_template("admin/content_edit.html", form=form, item=item), 400
+    db.session.commit()
+    return redirect(url_for("admin_content.edit", item_id=saved.id, saved=action), code=303)
+
+
+def _attach_upload(form: ContentForm, item: ContentItem) -> None:
+    upload = form.pdf.data
+    if not upload or not getattr(upload, "filename", ""):
+        return
+    data = upload.read(MAX_PDF + 1)
+    if item.kind != "trend_report":
+        raise ValidationError("Only trend reports carry a PDF.", field="pdf")
+    if len(data) > MAX_PDF or not data.startswith(b"%PDF-"):
+        raise ValidationError("Upload a PDF file under 900 KB.", field="pdf")
+    name = "".join(c for c in upload.filename if c.isalnum() or c in "-_.")[:100] or "report.pdf"
+    if not name.lower().endswith(".pdf"):
+        name += ".pdf"
+    service.attach(item, name, "application/pdf", data)
+
+
+# CSRFProtect checks every POST before these run.
+@bp.post("/<int:item_id>/publish")
+def publish(item_id: int) -> Redirect:
+    """Publish now (a scheduled item too)."""
+    item, now = _item(item_id), clock.now()
+    item.status = "published"
+    if item.published_at is None or item.published_at > now:
+        item.published_at = now
+    db.session.commit()
+    return redirect(url_for("admin_content.index"), code=303)
+
+
+@bp.post("/<int:item_id>/unpublish")
+def unpublish(item_id: int) -> Redirect:
+    _item(item_id).status = "draft"
+    db.session.commit()
+    return redirect(url_for("admin_content.index"), code=303)
+
+
+@bp.get("/<int:item_id>/view")
+def view_as(item_id: int) -> str:
+    """The real item page as a visitor, a free reader or a member would get it."""
+    from paywall.content.views import page_context
+
+    item = _item(item_id)
+    who = request.args.get("as", "visitor")
+    reader = READERS.get(who) or abort(404)
+    view = ItemView(item, reader, access.reading(item.access, reader, 0),
+                    access.offer_for(item.access, reader), None)  # fmt: skip
+    return render_template(
+        "content/item.html", view=view, viewing_as=who, **page_context(view, user=None)
+    )

@@ -6,11 +6,13 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
+from paywall import clock
 from paywall.accounts.service import reader_for
 from paywall.content import seo, service
 from paywall.content.kinds import INDUSTRIES, KIND_BY_PREFIX, KINDS
 from paywall.content.models import ContentItem
 from paywall.content.reading import METER_COOKIE, ItemView, view_item
+from paywall.content.registrations import registration_context
 from paywall.extensions import db
 
 bp = Blueprint("content", __name__)
@@ -114,7 +116,7 @@ def _item_page(item: ContentItem, template: str) -> Response:
             db.session.commit()
         except IntegrityError:  # the same read counted by a parallel request: nothing lost
             db.session.rollback()
-    response = Response(render_template(template, view=view, **_extras(view)))
+    response = Response(render_template(template, view=view, **page_context(view, current_user)))
     response.headers["Cache-Control"] = "private, no-cache"
     if view.cookie is not None:
         response.set_cookie(
@@ -124,7 +126,7 @@ def _item_page(item: ContentItem, template: str) -> Response:
     return response
 
 
-def _extras(view: ItemView) -> dict[str, object]:
+def page_context(view: ItemView, user: object) -> dict[str, object]:
     """What some kinds add to the page: files for reports, registration for sessions."""
     url = current_app.config["BASE_URL"] + item_url(view.item)
     extras: dict[str, object] = {
@@ -135,9 +137,7 @@ def _extras(view: ItemView) -> dict[str, object]:
     if view.item.kind == "trend_report" and view.reading == "full":
         extras["attachments"] = service.attachments_of(view.item)
     if view.item.kind in ("live_qa", "event"):
-        from paywall.content.registrations import registration_context
-
-        extras.update(registration_context(view.item, current_user))
+        extras.update(registration_context(view.item, user))
     return extras
 
 
@@ -149,4 +149,4 @@ def item_url(item: ContentItem, suffix: str = "") -> str:
 
 @bp.app_context_processor
 def reader_context() -> dict[str, object]:
-    return {"kinds": KINDS, "current_reader": reader_for(current_user)}
+    return {"kinds": KINDS, "current_reader": reader_for(current_user), "now": clock.now}
