@@ -42,7 +42,9 @@ def register_extensions(app: Flask) -> None:
     # model module makes the metadata complete for create_all() and Alembic.
     import paywall.accounts.jobs
     import paywall.content.models
-    import paywall.content.registrations  # noqa: F401
+    import paywall.content.registrations
+    import paywall.newsletters.models
+    import paywall.newsletters.service  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:

@@ -97,3 +97,13 @@ def test_production_refuses_seed_demo(cli_env):
         result.stderr.strip()
         == "paywall: seed-demo is refused in production: demo passwords are public"
     )
+
+
+def test_newsletter_export_of_an_unknown_list_is_one_clear_line(cli_env):
+    result = subprocess.run([PAYWALL, "newsletters", "export", "nope"], env=cli_env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "paywall: no newsletter called 'nope' (one of: takeaway, middle-east-minute, "
+        "daily-briefing, business-tech, security, gulf, israel, palestine, turkey, iraq)"
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.wrappers import Response
 
 from paywall.accounts.emails import rate_limit_key
@@ -70,4 +70,15 @@ mail_per_user = limiter.shared_limit(
     key_func=_user_key,
     methods=["POST"],
     deduct_when=_accepted,
+)
+
+
+# The same budget, spent only when the view says it queued a mail (flask.g.mail_queued):
+# for forms that mail only sometimes, like choosing newsletters before the address is confirmed.
+mail_per_user_when_sent = limiter.shared_limit(
+    _setting("RATELIMIT_MAIL_PER_ADDRESS"),
+    scope="mail-per-user",
+    key_func=_user_key,
+    methods=["POST"],
+    deduct_when=lambda response: bool(g.get("mail_queued")),
 )

@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, render_template, stream_with_context
 
 from paywall.admin.views import staff_only
+from paywall.newsletters import service
+from paywall.newsletters.lists import NEWSLETTERS
 
 bp = Blueprint("admin_newsletters", __name__, url_prefix="/admin/newsletters")
 bp.before_request(staff_only)
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template(
+        "admin/newsletters.html", counts=service.counts(), newsletters=NEWSLETTERS
+    )
+
+
+def csv_lines(slug: str) -> Iterator[str]:
+    """The subscribers of a list as CSV text, a line at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["email", "subscribed_at"])
+    for row in service.export_rows(slug):
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+@bp.get("/<slug>.csv")
+def export(slug: str) -> Response:
+    if slug not in NEWSLETTERS:
+        abort(404)
+    response = Response(stream_with_context(csv_lines(slug)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{slug}-subscribers.csv"'
+    return response
