@@ -19,6 +19,8 @@ from paywall.mail import worker
 from paywall.mail.models import OutboxMail
 from tests.helpers import make_user as _make_user
 
+pytest_plugins = ["tests.browser"]
+
 PG_URL = os.environ.get("PAYWALL_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("PAYWALL_TEST_REDIS_URL")
 CHROMIUM = (

@@ -11,9 +11,10 @@ from paywall.accounts.passwords import MAX_LENGTH as PASSWORD_MAX
 from paywall.errors import ValidationError
 
 
-def email_field(label: str = "Email") -> StringField:
+def email_field(label: str = "Email", id: str | None = None) -> StringField:
     return StringField(
         label,
+        id=id,
         validators=[
             InputRequired("Enter your email address."),
             Length(max=EMAIL_MAX, message="This email address is too long."),
@@ -59,7 +60,7 @@ class SigninForm(BaseForm):
 
 
 class SigninLinkForm(BaseForm):
-    email = email_field()
+    email = email_field(id="link-email")  # shares the sign-in page: ids must differ
     next = HiddenField()
 
 

@@ -1,0 +1,109 @@
+"""User journeys in a real Chromium against a live site (see tests/browser.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.browser import LiveSite
+from tests.helpers import PASSWORD, make_item, make_user
+
+pytestmark = pytest.mark.browser
+
+SENTINEL = "Sentinel: the premium paragraph only members may read."
+READER = "new.reader@example.com"
+
+
+def open_mail_link(page: Any, site: LiveSite, to: str, path_prefix: str) -> None:
+    """Open /dev/mail, as a developer would, and follow the newest link of that kind to `to`."""
+    site.drain()
+    page.goto(f"{site.url}/dev/mail")
+    mail = page.locator("article.mail", has_text=f"to {to}").first
+    mail.locator(f"a[href*='{path_prefix}']").first.click()
+
+
+def sign_in_with_password(page: Any, site: LiveSite, email: str) -> None:
+    page.goto(f"{site.url}/signin")
+    form = page.locator("form[action='/signin']")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"^(?!.*/signin).*$"))
+
+
+def test_a_visitor_meets_the_paywall_signs_up_and_reads_after_a_grant(live_site, chromium) -> None:  # type: ignore[no-untyped-def]
+    site = live_site
+    memo_url = site.url + site.run(
+        lambda: make_item(kind="memo", title="Gulf sovereign funds turn inward",
+                          teaser="Why the funds are buying at home.", body=SENTINEL).url_path()
+    )  # fmt: skip
+    site.run(make_user, email="staff@example.com", role="admin")
+
+    reader = chromium.new_context().new_page()
+    reader.goto(memo_url)
+    assert reader.locator("#paywall").is_visible()
+    assert "Why the funds are buying at home." in reader.content()
+    assert SENTINEL not in reader.content()
+
+    reader.locator("#paywall").get_by_role("link", name="Start my free week").click()
+    reader.get_by_label("Email").fill(READER)
+    reader.get_by_label("Password").fill("a long and private phrase")
+    reader.get_by_role("button", name="Create account").click()
+    assert "Check your email" in reader.locator("h1").inner_text()
+
+    open_mail_link(reader, site, READER, "/verify/")
+    reader.get_by_role("button", name="Confirm my email").click()
+    reader.wait_for_url(f"{site.url}/pro")
+
+    # Signed in and confirmed, but not a member: still the wall, now offering the trial.
+    reader.goto(memo_url)
+    wall = reader.locator("#paywall")
+    assert wall.is_visible() and wall.get_by_role("link", name="Start my free week").is_visible()
+    assert SENTINEL not in reader.content()
+
+    staff = chromium.new_context().new_page()
+    sign_in_with_password(staff, site, "staff@example.com")
+    staff.goto(f"{site.url}/admin/comp")
+    staff.get_by_label("Member's email").first.fill(READER)
+    staff.get_by_label("Reason").fill("Press pass for the journey test")
+    staff.get_by_role("button", name="Grant access").click()
+    assert "Complimentary access granted." in staff.content()
+    assert READER in staff.locator("#grants").inner_text()
+
+    # The grant takes effect on the reader's next request.
+    reader.goto(memo_url)
+    assert SENTINEL in reader.locator("main").inner_text()
+    assert reader.locator("#paywall").count() == 0
+
+
+def test_sign_up_confirm_sign_out_and_sign_in_with_an_emailed_link(live_site, chromium) -> None:  # type: ignore[no-untyped-def]
+    site = live_site
+    page = chromium.new_context().new_page()
+    page.goto(f"{site.url}/signup")
+    page.get_by_label("Email").fill(READER)
+    page.get_by_label("Password").fill("password")  # one of the most common: refused
+    page.get_by_role("button", name="Create account").click()
+    assert "most common" in page.locator(".field.has-error").inner_text()
+    page.get_by_label("Password").fill("a long and private phrase")
+    page.get_by_role("button", name="Create account").click()
+
+    open_mail_link(page, site, READER, "/verify/")
+    page.get_by_role("button", name="Confirm my email").click()
+    page.goto(f"{site.url}/account")
+    assert READER in page.locator("main").inner_text()
+    assert "confirmed" in page.locator("main").inner_text()
+
+    page.locator("form[action='/signout'] button").click()
+    page.goto(f"{site.url}/account")
+    assert "/signin" in page.url  # signed out: the account page asks to sign in
+
+    page.goto(f"{site.url}/signin")
+    page.locator("#link-email").fill(READER)
+    page.get_by_role("button", name="Email me a link").click()
+    assert "Check your email" in page.locator("h1").inner_text()
+    open_mail_link(page, site, READER, "/signin/link/")
+    page.get_by_role("button").filter(has_text=re.compile("Sign in|Continue")).click()
+    page.goto(f"{site.url}/account")
+    assert "/account" in page.url and READER in page.locator("main").inner_text()
