@@ -22,6 +22,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)
+    app.cli.add_command(stripe_emulator)
 
 
 @click.command("create-admin")
@@ -75,3 +76,30 @@ def main() -> None:
     except (ConfigError, PaywallError) as error:
         click.echo(f"paywall: {error}", err=True)
         sys.exit(1)
+
+
+@click.command("stripe-emulator")
+@click.option("--port", default=12111, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--state", "state_path", help="Keep state in this JSON file across restarts.")
+@click.option(
+    "--webhook-url", help="Where to deliver webhooks (default: BASE_URL/webhooks/stripe)."
+)
+@click.option("--webhook-secret", help="Signing secret (default: STRIPE_WEBHOOK_SECRET).")
+def stripe_emulator(
+    port: int, state_path: str | None, webhook_url: str | None, webhook_secret: str | None
+) -> None:
+    """The offline Stripe emulator (development and tests only; binds 127.0.0.1)."""
+    from flask import current_app
+
+    from paywall.devstripe.server import serve
+    from paywall.devstripe.webhooks import DEFAULT_SECRET
+
+    config = current_app.config
+    if config["ENV_NAME"] == "production":
+        raise click.ClickException("the Stripe emulator never runs under the production config")
+    serve(
+        port,
+        webhook_url=webhook_url or f"{config['BASE_URL']}/webhooks/stripe",
+        webhook_secret=webhook_secret or config.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_SECRET,
+        state_path=state_path,
+    )

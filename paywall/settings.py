@@ -74,6 +74,21 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
     return raw or None
 
 
+EMULATOR_API_BASE = "http://127.0.0.1:12111"
+
+
+def _fill_stripe(cfg: Any) -> None:
+    """Without a Stripe key (never in production), the offline emulator stands in for Stripe."""
+    from paywall.devstripe.server import RunningEmulator
+    from paywall.devstripe.webhooks import DEFAULT_SECRET
+
+    cfg["STRIPE_EMULATOR"] = not cfg.get("STRIPE_SECRET_KEY") and cfg["ENV_NAME"] != "production"
+    if cfg["STRIPE_EMULATOR"]:
+        cfg["STRIPE_SECRET_KEY"] = RunningEmulator.api_key
+        cfg["STRIPE_API_BASE"] = cfg.get("STRIPE_API_BASE") or EMULATOR_API_BASE
+        cfg["STRIPE_WEBHOOK_SECRET"] = cfg.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_SECRET
+
+
 def _fill_derived(app: Flask) -> None:
     cfg = app.config
     instance = Path(app.instance_path)
@@ -85,6 +100,7 @@ def _fill_derived(app: Flask) -> None:
     cfg["DATABASE_URL"] = normalise_database_url(url)
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
     cfg["BASE_URL"] = (cfg.get("BASE_URL") or "").rstrip("/")
+    _fill_stripe(cfg)
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
     cfg["SESSION_COOKIE_SECURE"] = cfg["SECURE_TRANSPORT"]

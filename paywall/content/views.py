@@ -32,7 +32,8 @@ def home() -> str:
 
 @bp.get("/pro")
 def pro() -> str:
-    payments_ready = bool(current_app.config.get("STRIPE_SECRET_KEY"))
+    # Stripe (or its emulator) is always configured; checkout arrives with the billing blueprint.
+    payments_ready = "billing.checkout" in current_app.view_functions
     return render_template("content/pro.html", industries=INDUSTRIES, payments_ready=payments_ready)
 
 
