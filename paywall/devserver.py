@@ -23,12 +23,26 @@ def main() -> int:
     seeded = subprocess.run(_paywall("seed-demo"), check=True, capture_output=True, text=True)  # noqa: S603
     children = [subprocess.Popen(_paywall("worker"))]  # noqa: S603
     base = os.environ["PAYWALL_BASE_URL"]
+    stripe_line = "Stripe:      real Stripe (PAYWALL_STRIPE_SECRET_KEY is set)\n"
+    if not os.environ.get("PAYWALL_STRIPE_SECRET_KEY"):
+        # No key: the offline emulator stands in, keeping its state across restarts.
+        Path("instance").mkdir(exist_ok=True)
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                _paywall("stripe-emulator", "--port", "12111", "--state", "instance/devstripe.json")
+            )
+        )
+        stripe_line = (
+            "Stripe:      offline emulator on http://127.0.0.1:12111 "
+            "(test card 4242 4242 4242 4242, any future expiry, any CVC)\n"
+        )
     print(
         f"\n{seeded.stdout}\n"
         f"Site:        {base}/\n"
         f"Sign in:     {base}/signin\n"
         f"Mail outbox: {base}/dev/mail   (no MAIL_URL set: mail is kept, not sent)\n"
         f"Admin:       {base}/admin/\n"
+        f"{stripe_line}"
         "Ctrl-C stops everything.\n",
         flush=True,
     )

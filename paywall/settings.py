@@ -147,5 +147,9 @@ def check_production(cfg: Any) -> None:
         raise ConfigError("BASE_URL must be an https:// address in production")
     if not cfg.get("STRIPE_SECRET_KEY"):
         raise ConfigError("STRIPE_SECRET_KEY is missing: production never uses the Stripe emulator")
+    if not str(cfg.get("STRIPE_WEBHOOK_SECRET") or "").startswith("whsec_"):
+        raise ConfigError(
+            "STRIPE_WEBHOOK_SECRET is missing: set it to the endpoint's whsec_… signing secret"
+        )
     if cfg.get("DEV_TOOLS"):
         raise ConfigError("DEV_TOOLS must be off in production")

@@ -119,3 +119,24 @@ def outbox(app: Flask) -> Callable[..., list[OutboxMail]]:
         return list(db.session.scalars(query))
 
     return mails
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    """The offline Stripe emulator on a free port, with quick webhook retries."""
+    from paywall.devstripe.server import RunningEmulator
+
+    running = RunningEmulator(retry_backoff=0.05, max_backoff=0.2)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def stripe_client(emulator: Any) -> Any:
+    """The real stripe-python client, talking to the emulator over HTTP."""
+    import stripe
+
+    return stripe.StripeClient(emulator.api_key, base_addresses={"api": emulator.url})

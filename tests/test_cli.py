@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def test_production_refuses_seed_demo(cli_env):
         PAYWALL_SECRET_KEY="kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
         PAYWALL_BASE_URL="https://news.example.com",
         PAYWALL_STRIPE_SECRET_KEY="sk_live_example",
+        PAYWALL_STRIPE_WEBHOOK_SECRET="whsec_example_signing_secret",
     )
     result = subprocess.run([PAYWALL, "seed-demo"], env=env, capture_output=True, text=True)
     assert result.returncode == 1
@@ -107,3 +109,62 @@ def test_newsletter_export_of_an_unknown_list_is_one_clear_line(cli_env):
         "paywall: no newsletter called 'nope' (one of: takeaway, middle-east-minute, "
         "daily-briefing, business-tech, security, gulf, israel, palestine, turkey, iraq)"
     ]
+
+
+def test_the_stripe_emulator_refuses_production(cli_env):
+    env = dict(
+        cli_env,
+        PAYWALL_CONFIG="production",
+        PAYWALL_SECRET_KEY="kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
+        PAYWALL_BASE_URL="https://news.example.com",
+        PAYWALL_STRIPE_SECRET_KEY="sk_live_example",
+        PAYWALL_STRIPE_WEBHOOK_SECRET="whsec_example_signing_secret",
+    )
+    result = subprocess.run([PAYWALL, "stripe-emulator"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "paywall: the Stripe emulator never runs under the production config"
+    )
+
+
+def test_the_stripe_emulator_serves_on_127_0_0_1_and_keeps_state(cli_env, tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    state = tmp_path / "stripe.json"
+
+    def start():
+        command = [PAYWALL, "stripe-emulator", "--port", str(port), "--state", str(state)]
+        process = subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE, text=True)
+        assert "Stripe emulator on http://127.0.0.1:" in process.stdout.readline()
+        return process
+
+    def call(path, body=None):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body)
+        request.add_header("Authorization", "Bearer sk_test_cli")
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return json.loads(response.read())
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        raise AssertionError("the emulator did not answer")
+
+    process = start()
+    try:
+        customer = call("/v1/customers", b"email=kept%40example.com")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+    process = start()  # a restart with the same --state finds the customer again
+    try:
+        assert call(f"/v1/customers/{customer['id']}")["email"] == "kept@example.com"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()

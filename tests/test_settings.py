@@ -12,6 +12,7 @@ GOOD = {
     "PAYWALL_SECRET_KEY": "kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
     "PAYWALL_BASE_URL": "https://news.example.com",
     "PAYWALL_STRIPE_SECRET_KEY": "sk_live_example",
+    "PAYWALL_STRIPE_WEBHOOK_SECRET": "whsec_example_signing_secret",
     "PAYWALL_DATABASE_URL": "sqlite://",
 }
 
@@ -38,6 +39,7 @@ def test_production_starts_with_good_settings(production_env):
         ("PAYWALL_SECRET_KEY", "a" * 40, "SECRET_KEY is weak"),
         ("PAYWALL_BASE_URL", "http://news.example.com", "BASE_URL must be an https://"),
         ("PAYWALL_STRIPE_SECRET_KEY", "", "STRIPE_SECRET_KEY is missing"),
+        ("PAYWALL_STRIPE_WEBHOOK_SECRET", "", "STRIPE_WEBHOOK_SECRET is missing"),
         ("PAYWALL_DEV_TOOLS", "true", "DEV_TOOLS must be off"),
     ],
 )

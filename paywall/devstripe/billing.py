@@ -593,7 +593,7 @@ def run_action(store: Store, action: str, object_id: str) -> None:
     elif action == "overdue":
         obj["_overdue_sent"] = True
         store.emit("invoice.overdue", obj)
-        sub = store.objects.get(obj.get("subscription") or "")
+        sub = store.objects.get(obj.get("_subscription") or "")
         if sub and sub["status"] == "active":
             set_status(store, sub, "past_due")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paywall.devstripe import billing
+from paywall.devstripe import billing, cards
 from paywall.devstripe.api import attach
 from paywall.devstripe.errors import InvalidRequest
 from paywall.devstripe.store import Store
@@ -61,6 +61,17 @@ def complete(
         if limits is None or not limits[0] <= quantity <= limits[1]:
             raise InvalidRequest("Choose a quantity within the limits shown.", param="quantity")
         line["quantity"] = quantity
+    lines = [(store.objects[line["price"]], line["quantity"]) for line in session["_line_items"]]
+    data = session["_subscription_data"]
+    trial = bool(data.get("trial_period_days") or data.get("trial_end"))
+    if (
+        session["mode"] == "subscription"
+        and not trial
+        and sum(p["unit_amount"] * q for p, q in lines)
+    ):
+        declined = cards.charge(store, method["id"])  # refused here, before anything is made
+        if declined:
+            raise cards.decline(declined)
     customer = store.objects.get(session.get("customer") or "")
     if customer is None:
         from paywall.devstripe.api import create_customer
@@ -91,12 +102,8 @@ def complete(
         )
         changes.update(setup_intent=intent["id"], payment_status="no_payment_required")
     else:
-        data = session["_subscription_data"]
         trial_days = data.get("trial_period_days")
         trial_end = now + DAY * int(trial_days) if trial_days else data.get("trial_end")
-        lines = [
-            (store.objects[line["price"]], line["quantity"]) for line in session["_line_items"]
-        ]
         sub = billing.create_subscription(
             store,
             customer,
@@ -105,18 +112,13 @@ def complete(
             metadata=dict(data.get("metadata") or {}),
             description=data.get("description"),
         )
-        if sub["status"] == "incomplete":  # the first payment failed: Checkout would not finish
-            billing.cancel(store, sub, reason="payment_failed")
-            from paywall.devstripe.cards import decline
-
-            raise decline("generic_decline")
         total = sum(p["unit_amount"] * q for p, q in lines)
         changes.update(
             subscription=sub["id"],
             invoice=sub["latest_invoice"],
-            payment_status="no_payment_required" if trial_end else "paid",
-            amount_total=0 if trial_end else total,
-            amount_subtotal=0 if trial_end else total,
+            payment_status="no_payment_required" if trial else "paid",
+            amount_total=0 if trial else total,
+            amount_subtotal=0 if trial else total,
         )
     session.update(changes)
     store.emit("checkout.session.completed", session)
