@@ -26,7 +26,7 @@ class Endpoint:
         self.answers: list[int] = []  # statuses to give first; then 200
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}/webhooks/stripe"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     @Request.application  # type: ignore[arg-type]
     def _app(self, request: Request) -> Response:

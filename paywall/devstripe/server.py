@@ -44,7 +44,12 @@ class RunningEmulator:
         self.url = f"http://{HOST}:{self.port}"
         self.store.base_url = self.url
         self._threads = [
-            threading.Thread(target=self.server.serve_forever, name="devstripe-http", daemon=True),
+            threading.Thread(
+                target=self.server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="devstripe-http",
+                daemon=True,
+            ),
             threading.Thread(target=self._tick, name="devstripe-clock", daemon=True),
         ]
         self._stopped = threading.Event()
