@@ -24,6 +24,13 @@ class Config:
     REDIS_URL: str | None = None
 
     TRIAL_DAYS = 7
+    # The plans we sell; each key is also the lookup_key of its Stripe price (paywall stripe-sync).
+    PLANS = {
+        "pro_annual": {"name": "PRO", "amount": 30000, "interval": "year", "trial_days": 7,
+                       "per_seat": False, "self_serve": True},
+        "team_annual": {"name": "PRO for teams", "amount": 30000, "interval": "year",
+                        "trial_days": 0, "per_seat": True, "self_serve": False},
+    }  # fmt: skip
     PAST_DUE_GRACE_DAYS = 3
     FREE_ARTICLES_PER_MONTH = 0
 

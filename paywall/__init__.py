@@ -41,6 +41,7 @@ def register_extensions(app: Flask) -> None:
     # Importing the job modules registers their handlers with the worker; importing every
     # model module makes the metadata complete for create_all() and Alembic.
     import paywall.accounts.jobs
+    import paywall.billing.models
     import paywall.content.models
     import paywall.content.registrations
     import paywall.newsletters.models
@@ -52,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
     from paywall.admin.content import bp as admin_content
     from paywall.admin.views import bp as admin
     from paywall.api.views import bp as api
+    from paywall.billing.views import bp as billing
     from paywall.content.feeds import bp as feeds
     from paywall.content.registration_views import bp as registrations
     from paywall.content.views import bp as content
@@ -65,6 +67,7 @@ def register_blueprints(app: Flask) -> None:
         feeds,
         registrations,
         newsletters,
+        billing,
         accounts,
         api,
         admin,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 Source = Literal["trial", "subscription", "team", "comp", "staff"]
@@ -41,6 +41,27 @@ class Access:
 
 
 NO_ACCESS = Access(premium=False, source=None, until=None)
+
+# Stripe subscription statuses (https://docs.stripe.com/api/subscriptions/object#subscription_object-status).
+KNOWN_STATUSES = frozenset({"trialing", "active", "past_due", "canceled", "unpaid", "incomplete",
+                            "incomplete_expired", "paused"})  # fmt: skip
+
+
+def subscription_grant(status: str, period_end: datetime | None, past_due_since: datetime | None,
+                       grace: timedelta) -> Grant | None:  # fmt: skip
+    """The access a subscription in this state gives, by our policy:
+
+    - `trialing` and `active` (also when set to cancel at period end): until the period ends;
+    - `past_due`: for the grace period, counted from when it became past due;
+    - every other status, known or not: nothing.
+    """
+    if status == "trialing" and period_end:
+        return Grant(source="trial", until=period_end)
+    if status == "active" and period_end:
+        return Grant(source="subscription", until=period_end)
+    if status == "past_due" and past_due_since:
+        return Grant(source="subscription", until=past_due_since + grace)
+    return None
 
 
 def decide(grants: Iterable[Grant], now: datetime) -> Access:

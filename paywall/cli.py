@@ -23,6 +23,11 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)
     app.cli.add_command(stripe_emulator)
+    from paywall.billing.cli import events_cli, stripe_reconcile, stripe_sync
+
+    app.cli.add_command(stripe_sync)
+    app.cli.add_command(stripe_reconcile)
+    app.cli.add_command(events_cli)
 
 
 @click.command("create-admin")

@@ -55,7 +55,7 @@ def test_a_visitor_meets_the_paywall_signs_up_and_reads_after_a_grant(live_site,
 
     open_mail_link(reader, site, READER, "/verify/")
     reader.get_by_role("button", name="Confirm my email").click()
-    reader.wait_for_url(f"{site.url}/pro")
+    reader.wait_for_url(re.compile(r".*/billing/checkout\?plan=pro_annual$"))  # on to checkout
 
     # Signed in and confirmed, but not a member: still the wall, now offering the trial.
     reader.goto(memo_url)

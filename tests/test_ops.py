@@ -123,8 +123,8 @@ def test_a_job_that_fails_half_way_leaves_nothing_behind(app, make_user, run_wor
     assert db.session.query(OutboxMail).count() == 1
 
 
-def test_pro_offer_says_payments_are_not_configured_yet(client):
+def test_pro_offer_sends_a_visitor_through_sign_up_to_checkout(client):
     page = client.get("/pro").get_data(as_text=True)
     assert "$25.00 / month" in page and "billed annually ($300.00 a year)" in page
     assert "1-week free trial" in page
-    assert "Payments are not configured" in page
+    assert "/signup?next=/billing/checkout?plan%3Dpro_annual" in page

@@ -14,7 +14,7 @@ from tests.helpers import sign_in
 
 # RFC 8058 one-click unsubscribe: mail providers POST with no form; the signed token is the
 # credential (tests/test_newsletters.py covers it). The Stripe webhook joins with billing.
-CSRF_EXEMPT: set[str] = {"/newsletters/unsubscribe/x"}
+CSRF_EXEMPT: set[str] = {"/newsletters/unsubscribe/x", "/webhooks/stripe"}
 
 
 def concrete(rule) -> str:

@@ -41,6 +41,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     first_premium_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # One trial per person: set when this account starts a trial (billing).
     trial_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # One Stripe customer per user, created once (with an idempotency key) and reused.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
 
     tokens: Mapped[list[EmailToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

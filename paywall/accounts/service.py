@@ -209,7 +209,22 @@ def grants_for(user: User) -> list[access.Grant]:
     if user.id is not None:
         for comp in db.session.scalars(select(CompGrant).where(CompGrant.user_id == user.id)):
             grants.append(access.Grant(source="comp", until=comp.until()))
+        grants.extend(_subscription_grants(user.id))
     return grants
+
+
+def _subscription_grants(user_id: int) -> list[access.Grant]:
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from paywall.billing.models import Subscription
+
+    grace = timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))
+    rows = db.session.scalars(select(Subscription).where(Subscription.user_id == user_id))
+    found = (access.subscription_grant(r.status, r.current_period_end, r.past_due_since, grace)
+             for r in rows)  # fmt: skip
+    return [grant for grant in found if grant is not None]
 
 
 def refresh_access(user: User) -> access.Access:

@@ -1,0 +1,84 @@
+"""The one place that imports `stripe`: a StripeClient built from config, Stripe's errors
+turned into ours, and webhook verification.
+
+With no key configured the settings point at the offline emulator (CONTRACT.md), so this
+module never needs to know which one it is talking to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import stripe
+from flask import current_app
+from stripe.params.checkout import SessionCreateParamsSubscriptionData
+
+from paywall.errors import PaywallError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Event = stripe.Event
+CardError = stripe.CardError
+InvalidRequestError = stripe.InvalidRequestError
+SignatureVerificationError = stripe.SignatureVerificationError
+CheckoutSubscriptionData = SessionCreateParamsSubscriptionData
+# Network retries reuse the request's idempotency key, so a retried create never makes two.
+MAX_NETWORK_RETRIES = 2
+
+
+class StripeUnavailable(PaywallError):
+    """Stripe could not be reached or failed (5xx, 429, timeout): the reader may try again."""
+
+    status = 503
+    code = "payments_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Payments are not answering right now. Nothing was charged; please try again in a "
+            "minute."
+        )
+
+
+def client() -> stripe.StripeClient:
+    """One client per app (it keeps an HTTP connection pool)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    built: stripe.StripeClient | None = app.extensions.get("stripe_client")
+    if built is None:
+        base = app.config.get("STRIPE_API_BASE")
+        built = stripe.StripeClient(
+            app.config["STRIPE_SECRET_KEY"],
+            base_addresses={"api": base} if base else {},
+            max_network_retries=MAX_NETWORK_RETRIES,
+        )
+        app.extensions["stripe_client"] = built
+    return built
+
+
+def call(action: Callable[[], T], what: str) -> T:
+    """Run one Stripe call, turning outages into StripeUnavailable (logged with `what`)."""
+    try:
+        return action()
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        log.error("stripe unavailable during %s: %s", what, error)
+        raise StripeUnavailable() from error
+    except stripe.APIError as error:
+        log.error("stripe failed during %s: %s", what, error)
+        raise StripeUnavailable() from error
+
+
+def construct_event(payload: bytes, signature: str | None, tolerance: int = 300) -> stripe.Event:
+    """Verify a delivery's signature (and its 300-second tolerance) and parse the event."""
+    secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
+    event: stripe.Event = stripe.Webhook.construct_event(
+        payload, signature or "", secret, tolerance=tolerance
+    )
+    return event
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A plain dict of a Stripe object (for storing payloads)."""
+    data: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return data

@@ -1,0 +1,38 @@
+"""The plans we sell, from config (`PLANS`). Prices in Stripe are found by `lookup_key`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+
+@dataclass(frozen=True)
+class Plan:
+    key: str  # also the Stripe price's lookup_key
+    name: str
+    amount: int  # cents per unit per interval
+    interval: str
+    trial_days: int
+    per_seat: bool
+    self_serve: bool  # readers can buy it from /pro
+
+    @property
+    def price_text(self) -> str:
+        unit = " per seat" if self.per_seat else ""
+        return f"${self.amount / 100:,.2f}{unit} a {self.interval}"
+
+
+def plans() -> dict[str, Plan]:
+    configured: dict[str, dict[str, Any]] = current_app.config["PLANS"]
+    return {key: Plan(key=key, **spec) for key, spec in configured.items()}
+
+
+def plan(key: str | None) -> Plan | None:
+    return plans().get(key or "")
+
+
+def by_lookup_key(lookup_key: str | None) -> Plan | None:
+    """Our plan for a Stripe price's lookup_key; None for any price that is not ours."""
+    return plans().get(lookup_key or "")

@@ -1,0 +1,112 @@
+"""What readers do with billing: get a Stripe customer, start Checkout, come back from it, open
+the portal. Every create carries an idempotency key derived from our own ids, so a retry or a
+double click never makes two of anything."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import current_app
+
+from paywall.accounts.models import User
+from paywall.billing import gateway, plans, sync, trials
+from paywall.errors import NotFound, ValidationError
+from paywall.extensions import db
+
+# Parallel posts within this window share one Checkout Session (same idempotency key).
+CHECKOUT_WINDOW_SECONDS = 600
+
+
+def ensure_customer(user: User) -> str:
+    """The user's one Stripe customer, created once and remembered."""
+    if user.stripe_customer_id:
+        return user.stripe_customer_id
+    customer = gateway.call(
+        lambda: gateway.client().v1.customers.create(
+            {"email": user.email, "metadata": {"user_id": str(user.id)}},
+            {"idempotency_key": f"paywall-customer-{user.id}"},
+        ),
+        "creating a customer",
+    )
+    user.stripe_customer_id = customer.id
+    db.session.flush()
+    return customer.id
+
+
+def price_id(plan: plans.Plan) -> str:
+    """Our price for a plan, found by lookup_key (cached per process: prices never change)."""
+    cache: dict[str, str] = current_app.extensions.setdefault("stripe_prices", {})
+    if plan.key not in cache:
+        found = gateway.call(
+            lambda: gateway.client().v1.prices.list({"lookup_keys": [plan.key], "active": True}),
+            "finding a price",
+        )
+        if not found.data:
+            raise ValidationError(
+                f"The {plan.name} plan is not set up in Stripe: run paywall stripe-sync."
+            )
+        cache[plan.key] = found.data[0].id
+    return cache[plan.key]
+
+
+def start_checkout(user: User, plan_key: str) -> str:
+    """A Stripe Checkout URL for this plan, with the free week when the reader may have it."""
+    plan = plans.plan(plan_key)
+    if plan is None or not plan.self_serve:
+        raise ValidationError("There is no such plan.", field="plan")
+    customer = ensure_customer(user)
+    base = current_app.config["BASE_URL"]
+    data: gateway.CheckoutSubscriptionData = {
+        "metadata": {"user_id": str(user.id), "plan": plan.key}
+    }
+    if plan.trial_days and trials.eligible(user):
+        data["trial_period_days"] = plan.trial_days
+    window = int(time.time()) // CHECKOUT_WINDOW_SECONDS
+    session = gateway.call(
+        lambda: gateway.client().v1.checkout.sessions.create(
+            {
+                "mode": "subscription",
+                "customer": customer,
+                "client_reference_id": str(user.id),
+                "line_items": [{"price": price_id(plan), "quantity": 1}],
+                "subscription_data": data,
+                "metadata": {"user_id": str(user.id), "plan": plan.key},
+                "success_url": f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+                "cancel_url": f"{base}/pro",
+            },
+            {"idempotency_key": f"paywall-checkout-{user.id}-{plan.key}-{window}"},
+        ),
+        "starting checkout",
+    )
+    return str(session.url)
+
+
+def finish_checkout(user: User, session_id: str) -> Any:
+    """Back from Checkout: check the session is this reader's and mirror its subscription now,
+    before any webhook arrives."""
+    try:
+        session = gateway.call(
+            lambda: gateway.client().v1.checkout.sessions.retrieve(session_id), "finishing checkout"
+        )
+    except gateway.InvalidRequestError:
+        raise NotFound("This checkout session is not known.") from None
+    mine = session.client_reference_id == str(user.id) or (
+        user.stripe_customer_id and session.customer == user.stripe_customer_id
+    )
+    if not mine:
+        raise NotFound("This checkout session is not known.")
+    if session.status == "complete" and session.subscription:
+        return sync.sync_subscription(str(session.subscription))
+    return None
+
+
+def portal_url(user: User) -> str:
+    customer = ensure_customer(user)
+    session = gateway.call(
+        lambda: gateway.client().v1.billing_portal.sessions.create(
+            {"customer": customer, "return_url": f"{current_app.config['BASE_URL']}/account"}
+        ),
+        "opening the billing portal",
+    )
+    return str(session.url)

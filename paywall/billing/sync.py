@@ -1,0 +1,161 @@
+"""Mirroring Stripe: re-read an object from Stripe and upsert our row, so the order and the
+number of webhook deliveries never matter. The success page uses the same functions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from paywall import access, clock
+from paywall.accounts.models import User
+from paywall.accounts.service import refresh_access
+from paywall.billing import gateway, mails, plans, trials
+from paywall.billing.models import Invoice, Subscription
+from paywall.extensions import db
+
+log = logging.getLogger(__name__)
+EXPAND = ["default_payment_method", "customer.invoice_settings.default_payment_method"]
+
+
+def moment(timestamp: int | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) or value is None else str(value.id)
+
+
+def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
+    sub = gateway.call(
+        lambda: gateway.client().v1.subscriptions.retrieve(
+            stripe_subscription_id, {"expand": EXPAND}
+        ),
+        "reading a subscription",
+    )
+    return apply_subscription(sub)
+
+
+def owner_of(customer_id: str, metadata: dict[str, Any]) -> User | None:
+    user: User | None = db.session.scalar(
+        select(User).where(User.stripe_customer_id == customer_id)
+    )
+    if user is None and str(metadata.get("user_id", "")).isdigit():
+        user = db.session.get(User, int(metadata["user_id"]))
+        if user is not None and user.stripe_customer_id not in (None, customer_id):
+            return None  # metadata naming someone else's account: not trusted
+    return user
+
+
+def apply_subscription(sub: Any) -> Subscription | None:
+    """Upsert the local row from a subscription as Stripe has it now, and refresh access."""
+    item = sub["items"].data[0]
+    plan = plans.by_lookup_key(item.price.lookup_key)
+    if plan is None:
+        log.warning("ignored subscription %s: price %s is not one of ours", sub.id, item.price.id)
+        return None
+    if sub.status not in access.KNOWN_STATUSES:
+        log.error("subscription %s has an unknown status %r: no access", sub.id, sub.status)
+    customer_id = str(_id(sub.customer))
+    metadata = sub.metadata.to_dict() if sub.metadata else {}
+    row: Subscription | None = db.session.scalar(
+        select(Subscription).where(Subscription.stripe_subscription_id == sub.id)
+    )
+    if row is None:
+        row = Subscription(
+            stripe_subscription_id=sub.id,
+            stripe_customer_id=customer_id,
+            plan=plan.key,
+            status=sub.status,
+        )
+        db.session.add(row)
+    user = None if plan.per_seat else owner_of(customer_id, metadata)
+    if user is not None and user.stripe_customer_id is None:
+        user.stripe_customer_id = customer_id
+    was_past_due = row.status == "past_due" and row.past_due_since is not None
+    row.user_id = user.id if user else None
+    row.plan, row.status, row.quantity = plan.key, sub.status, int(item.quantity or 1)
+    row.collection_method = sub.collection_method or "charge_automatically"
+    row.current_period_start = moment(item.current_period_start)
+    row.current_period_end = moment(item.current_period_end)
+    row.trial_start, row.trial_end = moment(sub.trial_start), moment(sub.trial_end)
+    row.cancel_at_period_end = bool(sub.cancel_at_period_end)
+    row.cancel_at, row.canceled_at = moment(sub.cancel_at), moment(sub.canceled_at)
+    row.ended_at = moment(sub.ended_at)
+    row.past_due_since = (
+        (row.past_due_since if was_past_due else clock.now()) if sub.status == "past_due" else None
+    )
+    row.metadata_json, row.synced_at = metadata, clock.now()
+    db.session.flush()
+    if user is not None:
+        _after_sync(user, row, sub)
+        refresh_access(user)
+    return row
+
+
+def _after_sync(user: User, row: Subscription, sub: Any) -> None:
+    """The trial ledger and the trial-started mail, once per subscription."""
+    if row.trial_start is None:
+        return
+    if not trials.record(user, row.stripe_subscription_id, fingerprint_of(sub)):
+        if row.status == "trialing":
+            # This card already had a free week on another account: the trial ends now.
+            ended = gateway.call(
+                lambda: gateway.client().v1.subscriptions.update(
+                    row.stripe_subscription_id,
+                    {"trial_end": "now", "expand": EXPAND},
+                    {"idempotency_key": f"end-trial-{row.stripe_subscription_id}"},
+                ),
+                "ending a reused card's trial",
+            )
+            mails.card_already_used(user)
+            apply_subscription(ended)
+        return
+    if row.status == "trialing" and not row.trial_started_mail_sent:
+        row.trial_started_mail_sent = True
+        mails.trial_started(user, row)
+
+
+def fingerprint_of(sub: Any) -> str | None:
+    method = sub.default_payment_method
+    if method is None and not isinstance(sub.customer, str):
+        method = sub.customer.invoice_settings.default_payment_method
+    if method is None or isinstance(method, str) or method.card is None:
+        return None
+    return str(method.card.fingerprint) if method.card.fingerprint else None
+
+
+def sync_invoice(stripe_invoice_id: str) -> Invoice:
+    invoice = gateway.call(
+        lambda: gateway.client().v1.invoices.retrieve(stripe_invoice_id), "reading an invoice"
+    )
+    row: Invoice | None = db.session.scalar(
+        select(Invoice).where(Invoice.stripe_invoice_id == invoice.id)
+    )
+    if row is None:
+        row = Invoice(
+            stripe_invoice_id=invoice.id,
+            stripe_customer_id=str(_id(invoice.customer)),
+            created=moment(invoice.created),
+            status=invoice.status or "draft",
+        )
+        db.session.add(row)
+    details = invoice.parent.subscription_details if invoice.parent else None
+    row.stripe_subscription_id = _id(details.subscription) if details else None
+    row.number, row.status, row.currency = (
+        invoice.number,
+        invoice.status or "draft",
+        invoice.currency,
+    )
+    row.total, row.amount_paid = int(invoice.total or 0), int(invoice.amount_paid or 0)
+    row.hosted_invoice_url, row.invoice_pdf = invoice.hosted_invoice_url, invoice.invoice_pdf
+    row.due_date = moment(invoice.due_date)
+    db.session.flush()
+    return row
+
+
+def grace() -> timedelta:
+    return timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))

@@ -1,0 +1,191 @@
+"""Webhook intake: verify, store by event id, apply in one transaction, remember failures.
+
+dj-stripe's pattern (see research/stripe.md): a duplicate delivery answers 200 and changes
+nothing; a failing handler leaves its error on the stored event and answers 500 so Stripe
+retries; handlers re-read objects from Stripe (sync.py), so delivery order never matters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from paywall import clock
+from paywall.accounts.models import User
+from paywall.billing import gateway, mails, sync
+from paywall.billing.models import StripeEvent
+from paywall.extensions import db
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any], bool], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*types: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for event_type in types:
+            HANDLERS[event_type] = handler
+        return handler
+
+    return register
+
+
+class Rejected(Exception):
+    """A delivery that is not from Stripe (bad signature, too old, not an event)."""
+
+
+def receive(payload: bytes, signature: str | None) -> str:
+    """Verify and apply one delivery. Returns what happened; raises Rejected, or lets a
+    handler's error through after recording it (the view answers 500)."""
+    try:
+        event = gateway.construct_event(payload, signature)
+    except (ValueError, gateway.SignatureVerificationError) as error:
+        log.warning("rejected a webhook delivery: %s", error)
+        raise Rejected(str(error)) from None
+    data = event.to_dict()
+    stored = db.session.get(StripeEvent, event.id)
+    if stored is not None and stored.status in ("processed", "ignored"):
+        return "duplicate"
+    if stored is None:
+        stored = StripeEvent(
+            id=event.id,
+            type=event.type,
+            payload=data,
+            created=datetime.fromtimestamp(event.created, UTC),
+        )
+        db.session.add(stored)
+        try:
+            db.session.flush()
+        except IntegrityError:  # the same event, delivered twice at once: the other one wins
+            db.session.rollback()
+            return "duplicate"
+    return apply(stored, replay=False)
+
+
+def apply(stored: StripeEvent, *, replay: bool) -> str:
+    """Run the event's handler and commit, or record the error and re-raise."""
+    event_id = stored.id
+    handler = HANDLERS.get(stored.type)
+    try:
+        if handler is not None:
+            handler(stored.payload["data"]["object"], replay)
+        stored.status = "processed" if handler else "ignored"
+        stored.error, stored.processed_at = None, clock.now()
+        stored.attempts += 1
+        db.session.commit()
+        return stored.status
+    except Exception as error:
+        db.session.rollback()
+        log.exception("stripe event %s (%s) failed", event_id, stored.type)
+        failed = db.session.get(StripeEvent, event_id)
+        if failed is None:  # the row itself was rolled back: store it again, failed
+            failed = StripeEvent(
+                id=event_id, type=stored.type, payload=stored.payload, created=stored.created
+            )
+            db.session.add(failed)
+        failed.status, failed.attempts = "failed", (failed.attempts or 0) + 1
+        failed.error = f"{type(error).__name__}: {error}"[:4000]
+        db.session.commit()
+        raise
+
+
+def replay(*, failed_only: bool = False, event_id: str | None = None) -> list[tuple[str, str]]:
+    """Re-apply stored events (oldest first); returns (id, outcome) for each."""
+    query = select(StripeEvent).order_by(StripeEvent.created, StripeEvent.received_at)
+    if event_id:
+        query = query.where(StripeEvent.id == event_id)
+    elif failed_only:
+        query = query.where(StripeEvent.status == "failed")
+    outcomes = []
+    for stored in list(db.session.scalars(query)):
+        already = stored.status in ("processed", "ignored")
+        try:
+            outcomes.append((stored.id, apply(stored, replay=already)))
+        except Exception as error:  # recorded on the event by apply()
+            outcomes.append((stored.id, f"failed: {error}"))
+    return outcomes
+
+
+def _user(customer_id: Any) -> User | None:
+    customer = customer_id if isinstance(customer_id, str) else (customer_id or {}).get("id")
+    if not customer:
+        return None
+    found: User | None = db.session.scalar(select(User).where(User.stripe_customer_id == customer))
+    return found
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+@handles("checkout.session.completed")
+def checkout_completed(session: dict[str, Any], replay: bool) -> None:
+    if session.get("mode") == "subscription" and session.get("subscription"):
+        sync.sync_subscription(str(session["subscription"]))
+
+
+@handles(
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+)
+def subscription_changed(sub: dict[str, Any], replay: bool) -> None:
+    sync.sync_subscription(sub["id"])
+
+
+@handles("customer.subscription.trial_will_end")
+def trial_will_end(sub: dict[str, Any], replay: bool) -> None:
+    row = sync.sync_subscription(sub["id"])
+    user = db.session.get(User, row.user_id) if row and row.user_id else None
+    # A trial ended early (trial_end=now) also sends this event: only mail a running trial.
+    if user and row and row.status == "trialing" and not replay:
+        mails.trial_ending(user, row)
+
+
+@handles("customer.subscription.deleted")
+def subscription_deleted(sub: dict[str, Any], replay: bool) -> None:
+    row = sync.sync_subscription(sub["id"])
+    user = db.session.get(User, row.user_id) if row and row.user_id else None
+    if user and row and row.status == "canceled" and not replay:
+        mails.membership_ended(user, row)
+
+
+@handles(
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.sent",
+    "invoice.overdue",
+    "invoice.voided",
+    "invoice.updated",
+    "invoice.marked_uncollectible",
+)
+def invoice_changed(invoice: dict[str, Any], replay: bool) -> None:
+    _invoice_and_subscription(invoice)
+
+
+@handles("invoice.paid")
+def invoice_paid(invoice: dict[str, Any], replay: bool) -> None:
+    row = _invoice_and_subscription(invoice)
+    user = _user(invoice.get("customer"))
+    if user and row.amount_paid > 0 and not replay:
+        mails.receipt(user, row)
+
+
+@handles("invoice.payment_failed")
+def invoice_failed(invoice: dict[str, Any], replay: bool) -> None:
+    row = _invoice_and_subscription(invoice)
+    user = _user(invoice.get("customer"))
+    if user and not replay:
+        mails.payment_failed(user, row)
+
+
+def _invoice_and_subscription(invoice: dict[str, Any]) -> Any:
+    row = sync.sync_invoice(invoice["id"])
+    if row.stripe_subscription_id:
+        sync.sync_subscription(row.stripe_subscription_id)
+    return row
