@@ -19,7 +19,7 @@ from paywall.mail import worker
 from paywall.mail.models import OutboxMail
 from tests.helpers import make_user as _make_user
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.billing"]
 
 PG_URL = os.environ.get("PAYWALL_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("PAYWALL_TEST_REDIS_URL")

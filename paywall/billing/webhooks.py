@@ -7,6 +7,7 @@ retries; handlers re-read objects from Stripe (sync.py), so delivery order never
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,7 +48,8 @@ def receive(payload: bytes, signature: str | None) -> str:
     except (ValueError, gateway.SignatureVerificationError) as error:
         log.warning("rejected a webhook delivery: %s", error)
         raise Rejected(str(error)) from None
-    data = event.to_dict()
+    # The body as Stripe sent it (the parsed event holds Decimals that JSON columns refuse).
+    data = json.loads(payload)
     stored = db.session.get(StripeEvent, event.id)
     if stored is not None and stored.status in ("processed", "ignored"):
         return "duplicate"

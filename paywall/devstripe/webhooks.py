@@ -132,6 +132,8 @@ class Deliverer:
                     self._wake.notify_all()
 
     def _send(self, delivery: Delivery) -> int:
+        if not self.url:
+            return 0  # nowhere to send (the endpoint was unset): retried like any failure
         with self.store.lock:
             event = self.store.objects.get(delivery.event_id)
             body = json.dumps(public(event), separators=(",", ":")) if event else "{}"
