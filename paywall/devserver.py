@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -13,6 +15,16 @@ BIN = Path(sys.executable).parent
 
 def _paywall(*args: str) -> list[str]:
     return [str(BIN / "paywall"), *args]
+
+
+def _wait_for_port(port: int, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"make run: nothing answers on 127.0.0.1:{port}")
 
 
 def main() -> int:
@@ -32,6 +44,9 @@ def main() -> int:
                 _paywall("stripe-emulator", "--port", "12111", "--state", "instance/devstripe.json")
             )
         )
+        _wait_for_port(12111)
+        # Our products and prices, found by lookup_key: safe on every start.
+        subprocess.run(_paywall("stripe-sync"), check=True, capture_output=True)  # noqa: S603
         stripe_line = (
             "Stripe:      offline emulator on http://127.0.0.1:12111 "
             "(test card 4242 4242 4242 4242, any future expiry, any CVC)\n"

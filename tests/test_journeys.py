@@ -107,3 +107,35 @@ def test_sign_up_confirm_sign_out_and_sign_in_with_an_emailed_link(live_site, ch
     page.get_by_role("button").filter(has_text=re.compile("Sign in|Continue")).click()
     page.goto(f"{site.url}/account")
     assert "/account" in page.url and READER in page.locator("main").inner_text()
+
+
+def test_a_visitor_starts_a_trial_and_reads_the_memo(shop, chromium) -> None:  # type: ignore[no-untyped-def]
+    site = shop.site
+    memo_url = site.url + site.run(
+        lambda: make_item(kind="memo", title="Oil majors rethink the Gulf",
+                          teaser="Where the capital goes next.", body=SENTINEL).url_path()
+    )  # fmt: skip
+    page = chromium.new_context().new_page()
+    page.goto(f"{site.url}/pro")
+    page.get_by_role("link", name="Start my free week").click()
+    page.get_by_label("Email").fill(READER)
+    page.get_by_label("Password").fill("a long and private phrase")
+    page.get_by_role("button", name="Create account").click()
+    open_mail_link(page, site, READER, "/verify/")
+    page.get_by_role("button", name="Confirm my email").click()
+    page.get_by_role("button", name="Continue to secure checkout").click()
+    # Stripe's hosted checkout (the emulator's page, on its own origin).
+    page.wait_for_url(re.compile(r".*/checkout/cs_test_.*"))
+    assert "7 days free" in page.locator("#price").inner_text()
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name="Start trial").click()
+    page.wait_for_url(re.compile(r".*/billing/success\?session_id=cs_test_.*"))
+    trial_end = page.locator("#trial-end").inner_text()
+    assert "Your free week has started" in trial_end
+    page.goto(memo_url)
+    assert SENTINEL in page.locator("main").inner_text()
+    page.goto(f"{site.url}/account")
+    assert "Your trial ends on" in page.locator("#plan-state").inner_text()
+    assert trial_end.split("ends on ")[1].split(";")[0] in page.locator("#plan-state").inner_text()
