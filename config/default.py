@@ -13,6 +13,8 @@ class Config:
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None
     STRIPE_API_BASE: str | None = None
+    # A reader waits at most about this long (times the retries) before "try again".
+    STRIPE_TIMEOUT_SECONDS = 20.0
 
     MAIL_URL: str | None = None
     MAIL_FROM = "PRO Desk <pro@localhost>"

@@ -145,3 +145,23 @@ def test_the_success_page_refuses_someone_elses_session(shop) -> None:  # type: 
     stranger = shop.reader("stranger@example.com")
     assert stranger.get(f"/billing/success?session_id={session_id}").status_code == 404
     assert stranger.get("/billing/success?session_id=cs_test_nope").status_code == 404
+
+
+def test_an_event_about_another_price_is_recorded_and_ignored(shop) -> None:  # type: ignore[no-untyped-def]
+    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
+    other = client.v1.prices.create({"currency": "usd", "unit_amount": 900,
+                                     "recurring": {"interval": "month"},
+                                     "product_data": {"name": "Someone else's plan"}})  # fmt: skip
+    customer = client.v1.customers.create({"email": "elsewhere@example.com"})
+    client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": other.id}],
+                                          "trial_period_days": 7})  # fmt: skip
+    shop.settle()
+    event_id = next(e["id"] for e in shop.emulator.events("customer.subscription.created")
+                    if e["data"]["object"]["id"] == sub.id)  # fmt: skip
+    received = shop.site.run(lambda: db.session.get(StripeEvent, event_id))
+    assert received is not None and received.status == "processed"
+    assert (
+        shop.site.run(lambda: db.session.scalar(select(func.count()).select_from(Subscription)))
+        == 0
+    )

@@ -52,6 +52,7 @@ def client() -> stripe.StripeClient:
             app.config["STRIPE_SECRET_KEY"],
             base_addresses={"api": base} if base else {},
             max_network_retries=MAX_NETWORK_RETRIES,
+            http_client=stripe.RequestsClient(timeout=float(app.config["STRIPE_TIMEOUT_SECONDS"])),
         )
         app.extensions["stripe_client"] = built
     return built
