@@ -94,14 +94,13 @@ class Shop:
             select(OutboxMail).where(OutboxMail.to_address == email).order_by(OutboxMail.id))])  # fmt: skip
 
 
-@pytest.fixture
-def shop(tmp_path: Path, monkeypatch: Any) -> Iterator[Shop]:
+def _open_shop(database_url: str, monkeypatch: Any) -> Iterator[Shop]:
     from paywall.billing.catalog import sync_catalog
     from tests.conftest import build_app
 
     emulator = RunningEmulator(retry_backoff=0.05, max_backoff=0.5).start()
     app = build_app(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'shop.db'}", STRIPE_SECRET_KEY=emulator.api_key,
+        DATABASE_URL=database_url, STRIPE_SECRET_KEY=emulator.api_key,
         STRIPE_API_BASE=emulator.url, STRIPE_WEBHOOK_SECRET=DEFAULT_SECRET,
         PAST_DUE_GRACE_DAYS=3,
     )  # fmt: skip
@@ -116,3 +115,16 @@ def shop(tmp_path: Path, monkeypatch: Any) -> Iterator[Shop]:
         site.stop()
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: Any) -> Iterator[Shop]:
+    yield from _open_shop(f"sqlite:///{tmp_path / 'shop.db'}", monkeypatch)
+
+
+@pytest.fixture
+def pg_shop(monkeypatch: Any) -> Iterator[Shop]:
+    from tests.conftest import PG_URL
+
+    assert PG_URL
+    yield from _open_shop(PG_URL, monkeypatch)
