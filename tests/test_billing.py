@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import stripe
+
 from paywall import clock
 from tests.billing import DECLINED, FAILS_LATER, GOOD, path
 from tests.helpers import csrf_token, make_item
@@ -129,3 +131,18 @@ def test_cancel_at_period_end_keeps_access_to_the_end(shop) -> None:  # type: ig
     assert shop.access("leaving@example.com")[0] is False
     assert "Your PRO membership has ended" in shop.mails_to("leaving@example.com")
     assert "Ended on" in reader.get("/account").get_data(as_text=True)
+
+
+def test_one_trial_per_account_even_after_cancelling(shop) -> None:  # type: ignore[no-untyped-def]
+    reader = shop.reader("again@example.com")
+    shop.checkout(reader)
+    shop.settle()
+    sub_id = shop.subscription_id("again@example.com")
+    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
+    client.v1.subscriptions.cancel(sub_id)
+    shop.settle()
+    assert shop.access("again@example.com")[0] is False
+    answer = shop.start_checkout(reader)
+    offer = shop.stripe_pages.get(path(answer.headers["Location"])).get_data(as_text=True)
+    assert "days free" not in offer and "$300.00 per year" in offer
+    assert "Subscribe" in reader.get("/pro").get_data(as_text=True)  # no second free week offered

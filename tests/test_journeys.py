@@ -132,6 +132,7 @@ def test_a_visitor_starts_a_trial_and_reads_the_memo(shop, chromium) -> None:  #
     page.get_by_label("CVC").fill("123")
     page.get_by_role("button", name="Start trial").click()
     page.wait_for_url(re.compile(r".*/billing/success\?session_id=cs_test_.*"))
+    assert page.locator("#trial-end").count() == 1, page.locator("main").inner_text()
     trial_end = page.locator("#trial-end").inner_text()
     assert "Your free week has started" in trial_end
     page.goto(memo_url)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from paywall.accounts.models import User
 from paywall.billing import gateway, plans, sync, trials
@@ -56,14 +57,27 @@ def start_checkout(user: User, plan_key: str) -> str:
     if plan is None or not plan.self_serve:
         raise ValidationError("There is no such plan.", field="plan")
     customer = ensure_customer(user)
-    base = current_app.config["BASE_URL"]
     data: gateway.CheckoutSubscriptionData = {
         "metadata": {"user_id": str(user.id), "plan": plan.key}
     }
     if plan.trial_days and trials.eligible(user):
         data["trial_period_days"] = plan.trial_days
+    # Parallel posts share one session: the key names the reader, the plan, the offer and a
+    # ten-minute window, so the same request within it replays Stripe's first answer.
     window = int(time.time()) // CHECKOUT_WINDOW_SECONDS
-    session = gateway.call(
+    offer = "trial" if "trial_period_days" in data else "paid"
+    key = f"paywall-checkout-{user.id}-{plan.key}-{offer}-{window}"
+    session = _create_session(user, plan, customer, data, key)
+    if session.status != "open":  # that session was finished or expired: start a fresh one
+        session = _create_session(user, plan, customer, data, f"{key}-after-{session.id}")
+    return str(session.url)
+
+
+def _create_session(
+    user: User, plan: plans.Plan, customer: str, data: gateway.CheckoutSubscriptionData, key: str
+) -> Any:
+    base = current_app.config["BASE_URL"]
+    return gateway.call(
         lambda: gateway.client().v1.checkout.sessions.create(
             {
                 "mode": "subscription",
@@ -75,11 +89,10 @@ def start_checkout(user: User, plan_key: str) -> str:
                 "success_url": f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
                 "cancel_url": f"{base}/pro",
             },
-            {"idempotency_key": f"paywall-checkout-{user.id}-{plan.key}-{window}"},
+            {"idempotency_key": key},
         ),
         "starting checkout",
     )
-    return str(session.url)
 
 
 def finish_checkout(user: User, session_id: str) -> Any:
@@ -96,9 +109,14 @@ def finish_checkout(user: User, session_id: str) -> Any:
     )
     if not mine:
         raise NotFound("This checkout session is not known.")
-    if session.status == "complete" and session.subscription:
+    if session.status != "complete" or not session.subscription:
+        return None
+    try:
         return sync.sync_subscription(str(session.subscription))
-    return None
+    except IntegrityError:
+        # A webhook about the same subscription inserted its row first: sync again, as an update.
+        db.session.rollback()
+        return sync.sync_subscription(str(session.subscription))
 
 
 def portal_url(user: User) -> str:

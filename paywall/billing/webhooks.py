@@ -76,11 +76,11 @@ def apply(stored: StripeEvent, *, replay: bool) -> str:
     try:
         if handler is not None:
             handler(stored.payload["data"]["object"], replay)
-        stored.status = "processed" if handler else "ignored"
-        stored.error, stored.processed_at = None, clock.now()
+        outcome = "processed" if handler else "ignored"
+        stored.status, stored.error, stored.processed_at = outcome, None, clock.now()
         stored.attempts += 1
         db.session.commit()
-        return stored.status
+        return outcome  # (not stored.status: reading it after commit would query again)
     except Exception as error:
         db.session.rollback()
         log.exception("stripe event %s (%s) failed", event_id, stored.type)

@@ -98,10 +98,10 @@ class RunningEmulator:
     def settle(self, timeout: float = 10.0) -> bool:
         return self.deliverer.settle(timeout)
 
-    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
-        """Every event so far, oldest first, as delivered (optionally of one type)."""
+    def events(self, event_type: str | None = None, start: int = 0) -> list[dict[str, Any]]:
+        """Events oldest first, as delivered (optionally of one type, or from the n-th on)."""
         with self.store.lock:
-            found = [public(e) for e in reversed(list(self.store.find("event")))]
+            found = [public(self.store.objects[i]) for i in self.store.event_log[start:]]
         return [e for e in found if event_type is None or e["type"] == event_type]
 
     def deliveries(self) -> list[Delivery]:

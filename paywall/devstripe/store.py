@@ -69,6 +69,7 @@ class Store:
         self.seq = 0
         self.offset = 0.0  # the emulator's own clock: real time plus this many seconds
         self.idempotency: dict[str, tuple[str, int, str]] = {}
+        self.event_log: list[str] = []  # event ids, oldest first
         self.state_path = state_path
         self.base_url = "http://127.0.0.1:12111"  # set by the server: hosted page links
         self.on_event: Callable[[dict[str, Any]], None] | None = None
@@ -175,6 +176,7 @@ class Store:
                 "_delivered": False,
             },
         )
+        self.event_log.append(event["id"])
         if self.on_event:
             self.on_event(event)
         return event
@@ -194,3 +196,5 @@ class Store:
         with open(path, encoding="utf-8") as source:
             state = json.load(source)
         self.seq, self.offset, self.objects = state["seq"], state["offset"], state["objects"]
+        events = [o for o in self.objects.values() if o["object"] == "event"]
+        self.event_log = [e["id"] for e in sorted(events, key=lambda e: e["_seq"])]
