@@ -41,11 +41,13 @@ def register_extensions(app: Flask) -> None:
     # Importing the job modules registers their handlers with the worker; importing every
     # model module makes the metadata complete for create_all() and Alembic.
     import paywall.accounts.jobs
+    import paywall.audit
     import paywall.billing.models
     import paywall.content.models
     import paywall.content.registrations
     import paywall.newsletters.models
-    import paywall.newsletters.service  # noqa: F401
+    import paywall.newsletters.service
+    import paywall.teams.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -61,6 +63,8 @@ def register_blueprints(app: Flask) -> None:
     from paywall.newsletters.admin import bp as admin_newsletters
     from paywall.newsletters.views import bp as newsletters
     from paywall.ops import bp as ops
+    from paywall.teams.admin import bp as admin_teams
+    from paywall.teams.views import bp as teams
 
     for blueprint in (
         content,
@@ -68,6 +72,8 @@ def register_blueprints(app: Flask) -> None:
         registrations,
         newsletters,
         billing,
+        teams,
+        admin_teams,
         accounts,
         api,
         admin,

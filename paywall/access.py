@@ -64,6 +64,16 @@ def subscription_grant(status: str, period_end: datetime | None, past_due_since:
     return None
 
 
+def team_grant(billing: str, paid_until: datetime | None,
+               subscription: Grant | None) -> Grant | None:  # fmt: skip
+    """A team seat: a manual team while it is paid up; any other team while its subscription
+    gives access by the same policy as a member's own (an invoice team until its overdue
+    invoice is past the grace days)."""
+    if billing == "manual":
+        return Grant(source="team", until=paid_until) if paid_until else None
+    return Grant(source="team", until=subscription.until) if subscription else None
+
+
 def decide(grants: Iterable[Grant], now: datetime) -> Access:
     """Premium if any grant is still running; name the one that lasts longest."""
     running = [g for g in grants if g.until is None or g.until > now]

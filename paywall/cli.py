@@ -28,6 +28,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(stripe_sync)
     app.cli.add_command(stripe_reconcile)
     app.cli.add_command(events_cli)
+    from paywall.teams.cli import teams_cli
+
+    app.cli.add_command(teams_cli)
 
 
 @click.command("create-admin")

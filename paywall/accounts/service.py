@@ -210,6 +210,9 @@ def grants_for(user: User) -> list[access.Grant]:
         for comp in db.session.scalars(select(CompGrant).where(CompGrant.user_id == user.id)):
             grants.append(access.Grant(source="comp", until=comp.until()))
         grants.extend(_subscription_grants(user.id))
+        from paywall.teams.seats import team_grants
+
+        grants.extend(team_grants(user.id))
     return grants
 
 

@@ -1,0 +1,1 @@
+"""Team plans: requests, staff onboarding, seats, invites, domain join, the manager's page."""

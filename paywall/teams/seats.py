@@ -1,0 +1,65 @@
+"""Seats: claiming one atomically, giving it back, and the access a seat gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from paywall import access
+from paywall.accounts.models import User
+from paywall.billing.models import Subscription
+from paywall.extensions import db
+from paywall.teams.models import Team, TeamMember
+
+
+def claim_seat(team_id: int) -> bool:
+    """Take one seat if one is free: a guarded UPDATE, so concurrent joins never overfill."""
+    taken = db.session.execute(
+        update(Team).where(Team.id == team_id, Team.seats_used < Team.seats)
+        .values(seats_used=Team.seats_used + 1)
+    )  # fmt: skip
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def release_seat(team_id: int) -> None:
+    db.session.execute(
+        update(Team).where(Team.id == team_id, Team.seats_used > 0)
+        .values(seats_used=Team.seats_used - 1)
+    )  # fmt: skip
+
+
+def team_access(team: Team) -> access.Grant | None:
+    grace = timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))
+    subscription = None
+    if team.billing != "manual" and team.stripe_subscription_id:
+        row = db.session.scalar(
+            select(Subscription).where(
+                Subscription.stripe_subscription_id == team.stripe_subscription_id
+            )
+        )
+        if row is not None:
+            subscription = access.subscription_grant(row.status, row.current_period_end,
+                                                     row.past_due_since, grace)  # fmt: skip
+    return access.team_grant(team.billing, team.paid_until, subscription)
+
+
+def team_grants(user_id: int) -> list[access.Grant]:
+    teams = db.session.scalars(
+        select(Team).join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == user_id, TeamMember.removed_at.is_(None))
+    )  # fmt: skip
+    return [grant for grant in map(team_access, teams) if grant is not None]
+
+
+def refresh_members(team: Team) -> None:
+    """Recompute every current member's stored access (after the team's state changed)."""
+    from paywall.accounts.service import refresh_access
+
+    members = db.session.scalars(
+        select(User).join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id == team.id, TeamMember.removed_at.is_(None))
+    )  # fmt: skip
+    for user in members:
+        refresh_access(user)

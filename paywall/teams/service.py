@@ -1,0 +1,420 @@
+"""Team plans as staff and managers run them: onboarding in three billing modes, invites,
+joining a seat, removing a member. Every action goes into the audit log."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from paywall import audit, clock
+from paywall.accounts.emails import normalise_email
+from paywall.accounts.models import User
+from paywall.accounts.service import refresh_access
+from paywall.accounts.tokens import hash_token
+from paywall.billing import gateway, plans, sync
+from paywall.errors import NotFound, TokenInvalid, ValidationError
+from paywall.extensions import db
+from paywall.mail.outbox import absolute_url, queue_mail
+from paywall.teams.models import BILLING_MODES, Team, TeamInvite, TeamMember
+from paywall.teams.seats import claim_seat, refresh_members, release_seat
+
+INVITE_LIFETIME = timedelta(days=14)
+MAX_SEATS = 10_000
+INVITE_INVALID = (
+    "This invitation is not valid: it was used, revoked or has expired. "
+    "Ask your team manager for a new one."
+)
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    name: str
+    seats: int
+    manager_email: str
+    billing: str = "invoice"
+    domains: str = ""
+    paid_until: datetime | None = None
+    manager_takes_seat: bool = True
+
+
+def check(spec: Onboarding) -> Onboarding:
+    name = spec.name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("Give the team a name (up to 200 characters).", field="name")
+    if not 1 <= spec.seats <= MAX_SEATS:
+        raise ValidationError(f"Seats must be between 1 and {MAX_SEATS}.", field="seats")
+    if spec.billing not in BILLING_MODES:
+        raise ValidationError("Billing must be invoice, card or manual.", field="billing")
+    manager = normalise_email(spec.manager_email, field="manager_email")
+    domains = ",".join(d.strip().lower().lstrip("@") for d in spec.domains.split(",") if d.strip())
+    paid_until = spec.paid_until
+    if spec.billing == "manual" and paid_until is None:
+        paid_until = clock.now() + timedelta(days=365)
+    return Onboarding(
+        name, spec.seats, manager, spec.billing, domains, paid_until, spec.manager_takes_seat
+    )
+
+
+def create_team(spec: Onboarding, staff: User | None) -> Team:
+    """Onboard a team: the team row, its billing in Stripe, and the manager's invitation."""
+    spec = check(spec)
+    team = Team(
+        name=spec.name,
+        seats=spec.seats,
+        billing=spec.billing,
+        domains=spec.domains,
+        paid_until=spec.paid_until if spec.billing == "manual" else None,
+        manager_takes_seat=spec.manager_takes_seat,
+    )
+    db.session.add(team)
+    db.session.flush()
+    if spec.billing == "invoice":
+        _start_invoicing(team, spec.manager_email)
+    elif spec.billing == "card":
+        _start_card_checkout(team, spec.manager_email)
+    audit.record(
+        staff,
+        "team.created",
+        team.name,
+        team_id=team.id,
+        seats=team.seats,
+        billing=team.billing,
+        manager=spec.manager_email,
+    )
+    invite(team, [spec.manager_email], staff, role="manager")
+    return team
+
+
+def _team_customer(team: Team, email: str) -> str:
+    customer = gateway.call(
+        lambda: gateway.client().v1.customers.create(
+            {"email": email, "name": team.name, "metadata": {"team_id": str(team.id)}},
+            {"idempotency_key": f"paywall-team-customer-{team.id}"},
+        ),
+        "creating a team customer",
+    )
+    team.stripe_customer_id = customer.id
+    return customer.id
+
+
+def _team_price() -> str:
+    from paywall.billing.service import price_id
+
+    plan = plans.plan("team_annual")
+    assert plan is not None
+    return price_id(plan)
+
+
+def _start_invoicing(team: Team, email: str) -> None:
+    """A send_invoice subscription for the seats, its first invoice finalized and sent."""
+    customer = _team_customer(team, email)
+    sub = gateway.call(
+        lambda: gateway.client().v1.subscriptions.create(
+            {
+                "customer": customer,
+                "items": [{"price": _team_price(), "quantity": team.seats}],
+                "collection_method": "send_invoice",
+                "days_until_due": 30,
+                "metadata": {"team_id": str(team.id)},
+            },
+            {"idempotency_key": f"paywall-team-subscription-{team.id}"},
+        ),
+        "creating a team subscription",
+    )
+    invoice_id = str(sub.latest_invoice)
+    invoice = gateway.call(
+        lambda: gateway.client().v1.invoices.retrieve(invoice_id), "reading an invoice"
+    )
+    if invoice.status == "draft":
+        gateway.call(
+            lambda: gateway.client().v1.invoices.finalize_invoice(invoice_id), "finalizing"
+        )
+    gateway.call(
+        lambda: gateway.client().v1.invoices.send_invoice(invoice_id), "sending an invoice"
+    )
+    team.stripe_subscription_id = sub.id
+    sync.sync_subscription(sub.id)
+    sync.sync_invoice(invoice_id)
+
+
+def _start_card_checkout(team: Team, email: str) -> None:
+    """A Checkout link for the manager: card payment, seats adjustable within limits."""
+    customer = _team_customer(team, email)
+    base = current_app.config["BASE_URL"]
+    session = gateway.call(
+        lambda: gateway.client().v1.checkout.sessions.create(
+            {
+                "mode": "subscription",
+                "customer": customer,
+                "client_reference_id": f"team-{team.id}",
+                "line_items": [
+                    {
+                        "price": _team_price(),
+                        "quantity": team.seats,
+                        "adjustable_quantity": {
+                            "enabled": True,
+                            "minimum": 1,
+                            "maximum": max(team.seats * 2, 10),
+                        },
+                    }
+                ],
+                "subscription_data": {"metadata": {"team_id": str(team.id)}},
+                "success_url": f"{base}/team?paid=1",
+                "cancel_url": f"{base}/teams",
+            },
+            {"idempotency_key": f"paywall-team-checkout-{team.id}"},
+        ),
+        "starting a team checkout",
+    )
+    team.checkout_url = session.url
+
+
+def invite(
+    team: Team, emails: list[str], actor: User | None, role: str = "member"
+) -> list[tuple[str, str | None]]:
+    """Invite addresses; returns (address, None) for each sent and (address, why) for each not."""
+    report: list[tuple[str, str | None]] = []
+    for raw in emails:
+        try:
+            email = normalise_email(raw)
+        except ValidationError as error:
+            report.append((raw.strip()[:254], error.message))
+            continue
+        if _member(team.id, email) is not None:
+            report.append((email, "already a member of this team"))
+            continue
+        token = secrets.token_urlsafe(32)
+        db.session.add(
+            TeamInvite(
+                team_id=team.id,
+                email=email,
+                role=role,
+                token_hash=hash_token(token),
+                invited_by_id=getattr(actor, "id", None),
+                expires_at=clock.now() + INVITE_LIFETIME,
+            )
+        )
+        _mail_invite(team, email, token, role)
+        audit.record(actor, "team.invited", email, team_id=team.id, role=role)
+        report.append((email, None))
+    db.session.flush()
+    return report
+
+
+def _mail_invite(team: Team, email: str, token: str, role: str) -> None:
+    subject = (
+        f"You are invited to manage {team.name}'s PRO team"
+        if role == "manager"
+        else f"Join {team.name} on PRO"
+    )
+    queue_mail(
+        email,
+        "team_invite",
+        subject=subject,
+        team=team.name,
+        role=role,
+        link=absolute_url("teams.join", token=token),
+        checkout_url=team.checkout_url if role == "manager" else None,
+    )
+
+
+def _member(team_id: int, email: str) -> TeamMember | None:
+    found: TeamMember | None = db.session.scalar(
+        select(TeamMember)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamMember.team_id == team_id, User.email == email, TeamMember.removed_at.is_(None))
+    )
+    return found
+
+
+def peek_invite(token: str) -> TeamInvite:
+    found: TeamInvite | None = db.session.scalar(
+        select(TeamInvite).where(TeamInvite.token_hash == hash_token(token))
+    )
+    if found is None or found.used_at or found.revoked_at or found.expires_at <= clock.now():
+        raise TokenInvalid(INVITE_INVALID)
+    return found
+
+
+class TeamFull(ValidationError):
+    pass
+
+
+def accept(token: str, user: User) -> Team:
+    """Join with an invitation: spend it once, then take a seat atomically."""
+    found = peek_invite(token)
+    if found.email != user.email:
+        raise ValidationError(
+            f"This invitation is for {found.email}. Sign in with that address to accept it."
+        )
+    spent = db.session.execute(
+        update(TeamInvite)
+        .where(TeamInvite.id == found.id, TeamInvite.used_at.is_(None))
+        .values(used_at=clock.now())
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise TokenInvalid(INVITE_INVALID)
+    team = db.session.get(Team, found.team_id)
+    assert team is not None
+    join(team, user, role=found.role)
+    return team
+
+
+def join(team: Team, user: User, role: str = "member") -> TeamMember:
+    existing = _member(team.id, user.email)
+    if existing is not None:
+        return existing
+    takes_seat = role == "member" or team.manager_takes_seat
+    if takes_seat and not claim_seat(team.id):
+        raise TeamFull(f"{team.name} has no free seats. We have told the team manager.")
+    member = db.session.scalar(
+        select(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id == user.id)
+    )
+    if member is None:
+        member = TeamMember(team_id=team.id, user_id=user.id)
+        db.session.add(member)
+    member.role, member.takes_seat, member.removed_at = role, takes_seat, None
+    member.joined_at = clock.now()
+    db.session.flush()
+    refresh_access(user)
+    audit.record(user, "team.joined", user.email, team_id=team.id, role=role)
+    return member
+
+
+def tell_manager_full(team: Team, who: str) -> None:
+    for manager in managers(team):
+        queue_mail(
+            manager.email,
+            "team_full",
+            subject=f"{team.name} is out of seats",
+            team=team.name,
+            who=who,
+            link=absolute_url("teams.manage"),
+        )
+
+
+def managers(team: Team) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(TeamMember, TeamMember.user_id == User.id)
+            .where(
+                TeamMember.team_id == team.id,
+                TeamMember.role == "manager",
+                TeamMember.removed_at.is_(None),
+            )
+        )
+    )
+
+
+def managed_team(user: User) -> Team:
+    """The team this user manages, or NotFound (non-managers see no team pages)."""
+    team: Team | None = db.session.scalar(
+        select(Team)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(
+            TeamMember.user_id == user.id,
+            TeamMember.role == "manager",
+            TeamMember.removed_at.is_(None),
+        )
+    )
+    if team is None:
+        raise NotFound("You do not manage a team.")
+    return team
+
+
+def remove(team: Team, member_id: int, actor: User) -> User:
+    """Remove a member: the seat is free and their team access ends at once."""
+    member: TeamMember | None = db.session.scalar(
+        select(TeamMember).where(
+            TeamMember.id == member_id,
+            TeamMember.team_id == team.id,
+            TeamMember.removed_at.is_(None),
+        )
+    )
+    if member is None:
+        raise NotFound("No such member in your team.")
+    member.removed_at = clock.now()
+    if member.takes_seat:
+        release_seat(team.id)
+    user = db.session.get(User, member.user_id)
+    assert user is not None
+    db.session.flush()
+    refresh_access(user)
+    audit.record(actor, "team.removed", user.email, team_id=team.id)
+    return user
+
+
+def revoke(team: Team, invite_id: int, actor: User) -> None:
+    found = _pending(team, invite_id)
+    found.revoked_at = clock.now()
+    audit.record(actor, "team.invite_revoked", found.email, team_id=team.id)
+
+
+def resend(team: Team, invite_id: int, actor: User) -> None:
+    found = _pending(team, invite_id)
+    found.revoked_at = clock.now()
+    invite(team, [found.email], actor, role=found.role)
+
+
+def _pending(team: Team, invite_id: int) -> TeamInvite:
+    found: TeamInvite | None = db.session.scalar(
+        select(TeamInvite).where(
+            TeamInvite.id == invite_id,
+            TeamInvite.team_id == team.id,
+            TeamInvite.used_at.is_(None),
+            TeamInvite.revoked_at.is_(None),
+        )
+    )
+    if found is None:
+        raise NotFound("No such pending invitation in your team.")
+    return found
+
+
+def page_data(team: Team) -> dict[str, Any]:
+    members = db.session.execute(
+        select(TeamMember, User)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamMember.team_id == team.id, TeamMember.removed_at.is_(None))
+        .order_by(TeamMember.joined_at)
+    ).all()
+    invites = list(
+        db.session.scalars(
+            select(TeamInvite)
+            .where(
+                TeamInvite.team_id == team.id,
+                TeamInvite.used_at.is_(None),
+                TeamInvite.revoked_at.is_(None),
+                TeamInvite.expires_at > clock.now(),
+            )
+            .order_by(TeamInvite.created_at)
+        )
+    )
+    log = list(
+        db.session.scalars(
+            select(audit.AuditEntry)
+            .where(audit.AuditEntry.team_id == team.id)
+            .order_by(audit.AuditEntry.created_at.desc(), audit.AuditEntry.id.desc())
+            .limit(50)
+        )
+    )
+    return {"team": team, "members": members, "invites": invites, "log": log}
+
+
+def on_subscription_synced(team_id: str | None, subscription_id: str) -> None:
+    """Called by billing sync for team subscriptions: link the team and refresh its members."""
+    if not team_id or not team_id.isdigit():
+        return
+    team = db.session.get(Team, int(team_id))
+    if team is None:
+        return
+    if team.stripe_subscription_id is None:
+        team.stripe_subscription_id = subscription_id
+        team.checkout_url = None
+    if team.stripe_subscription_id == subscription_id:
+        refresh_members(team)

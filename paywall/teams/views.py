@@ -1,0 +1,172 @@
+"""Team pages: the /teams pitch and request form, the manager's /team, and joining."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange
+
+from paywall.accounts import limits
+from paywall.accounts.emails import normalise_email
+from paywall.accounts.forms import BaseForm, email_field
+from paywall.accounts.models import User
+from paywall.errors import ValidationError
+from paywall.extensions import db
+from paywall.mail.outbox import absolute_url, queue_mail
+from paywall.teams import service
+from paywall.teams.models import Team, TeamRequest
+
+bp = Blueprint("teams", __name__)
+
+Page = Response | str | tuple[str, int]
+
+
+class RequestForm(BaseForm):
+    organisation = StringField(
+        "Organisation", validators=[InputRequired("Name your organisation."), Length(max=200)]
+    )
+    contact_name = StringField(
+        "Your name", validators=[InputRequired("Tell us your name."), Length(max=120)]
+    )
+    email = email_field("Work email")
+    seats = IntegerField(
+        "Seats wanted",
+        validators=[
+            InputRequired("How many seats?"),
+            NumberRange(1, service.MAX_SEATS, "Between 1 and 10,000."),
+        ],
+    )
+    message = TextAreaField(
+        "Message (optional)",
+        validators=[Length(max=2000, message="Keep it under 2,000 characters.")],
+    )
+
+
+@bp.route("/teams", methods=["GET", "POST"])
+@limits.signup_per_ip
+@limits.mail_per_address
+def pitch() -> Page:
+    form = RequestForm()
+    if request.method == "GET":
+        return render_template("teams/pitch.html", form=form)
+    if not form.validate():
+        return render_template("teams/pitch.html", form=form), 400
+    try:
+        email = normalise_email(form.email.data)
+    except ValidationError as error:
+        form.add_error(error)
+        return render_template("teams/pitch.html", form=form), 400
+    wanted = TeamRequest(
+        organisation=form.organisation.data.strip(),
+        contact_name=form.contact_name.data.strip(),
+        contact_email=email,
+        seats=form.seats.data,
+        message=(form.message.data or "").strip(),
+    )
+    db.session.add(wanted)
+    db.session.flush()
+    for staff in db.session.scalars(select(User).where(User.role == "admin")):
+        queue_mail(
+            staff.email,
+            "team_request",
+            subject=f"Team plan request: {wanted.organisation}",
+            request=wanted,
+            link=absolute_url("admin_teams.requests"),
+        )
+    db.session.commit()
+    return render_template("teams/requested.html", wanted=wanted)
+
+
+@bp.get("/team")
+@login_required
+def manage() -> str:
+    team = service.managed_team(current_user)
+    return render_template(
+        "teams/manage.html",
+        form=FlaskForm(),
+        notice=request.args.get("notice"),
+        report=None,
+        **service.page_data(team),
+    )
+
+
+@bp.post("/team/invites")
+@login_required
+def invite() -> Page:
+    team = service.managed_team(current_user)
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Go back, reload the page and try again.")
+    emails = [
+        e for e in request.form.get("emails", "").replace(",", "\n").replace(";", "\n").split() if e
+    ]
+    if not emails:
+        return _manage_page(team, 400, error="Paste at least one email address.")
+    report = service.invite(team, emails[:200], current_user)
+    db.session.commit()
+    return _manage_page(team, 200, report=report)
+
+
+def _manage_page(team: Team, status: int, **extra: object) -> Page:
+    page = render_template(
+        "teams/manage.html",
+        form=FlaskForm(),
+        notice=None,
+        **{"report": None, **extra},
+        **service.page_data(team),
+    )
+    return page, status
+
+
+def _action(action: str, target_id: int) -> Response:
+    team = service.managed_team(current_user)
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Go back, reload the page and try again.")
+    getattr(service, action)(team, target_id, current_user)
+    db.session.commit()
+    return redirect(url_for("teams.manage", notice=action), code=303)
+
+
+@bp.post("/team/invites/<int:invite_id>/revoke")
+@login_required
+def revoke(invite_id: int) -> Response:
+    return _action("revoke", invite_id)
+
+
+@bp.post("/team/invites/<int:invite_id>/resend")
+@login_required
+def resend(invite_id: int) -> Response:
+    return _action("resend", invite_id)
+
+
+@bp.post("/team/members/<int:member_id>/remove")
+@login_required
+def remove(member_id: int) -> Response:
+    return _action("remove", member_id)
+
+
+@bp.route("/team/join/<token>", methods=["GET", "POST"])
+def join(token: str) -> Page:
+    found = service.peek_invite(token)
+    team = db.session.get(Team, found.team_id)
+    assert team is not None
+    if request.method == "GET" or not current_user.is_authenticated:
+        return render_template(
+            "teams/join.html", invite=found, team=team, form=FlaskForm(), token=token
+        )
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Open the link from the email again.")
+    try:
+        service.accept(token, current_user)
+    except service.TeamFull as error:
+        db.session.rollback()
+        service.tell_manager_full(team, current_user.email)
+        db.session.commit()
+        return render_template("errors/error.html", status=409, message=error.message), 409
+    db.session.commit()
+    return redirect(
+        url_for("teams.manage") if found.role == "manager" else url_for("content.home"), code=303
+    )

@@ -1,0 +1,102 @@
+"""Team billing against the emulator: invoice teams (send_invoice, overdue past grace ends
+access), card teams (Checkout link for the manager), seats added with a prorated invoice."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from paywall.extensions import db
+from paywall.mail.models import OutboxMail
+from paywall.teams.models import Team
+from tests.billing import GOOD, path
+from tests.helpers import csrf_token, make_item, make_user, sign_in
+
+SENTINEL = "Sentence for paying teams only."
+
+
+def last_link(shop, email: str, prefix: str) -> str:  # type: ignore[no-untyped-def]
+    text = shop.site.run(lambda: db.session.scalars(
+        select(OutboxMail.text_body).where(OutboxMail.to_address == email).order_by(OutboxMail.id.desc())).first())  # fmt: skip
+    match = re.search(r"https?://[^\s]+" + re.escape(prefix) + r"[^\s]*", text)
+    assert match, text
+    return match.group(0)
+
+
+def join(shop, email: str):  # type: ignore[no-untyped-def]
+    client = shop.reader(email)
+    link = path(last_link(shop, email, "/team/join/"))
+    token = re.search(
+        r'name="csrf_token"[^>]*value="([^"]+)"', client.get(link).get_data(as_text=True)
+    ).group(1)  # type: ignore[union-attr]
+    assert client.post(link, data={"csrf_token": token}).status_code == 303
+    return client
+
+
+def staff_onboards(shop, **form: str):  # type: ignore[no-untyped-def]
+    shop.site.run(make_user, email="staff@example.com", role="admin")
+    staff = shop.app.test_client()
+    sign_in(staff, "staff@example.com")
+    answer = staff.post(
+        "/admin/teams/", data={"csrf_token": csrf_token(staff, "/admin/teams/"), **form}
+    )
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return shop.site.run(lambda: db.session.scalar(select(Team).order_by(Team.id.desc())).id)
+
+
+def test_an_invoice_team_reads_until_its_invoice_is_overdue_past_grace(shop) -> None:  # type: ignore[no-untyped-def]
+    memo = shop.site.run(lambda: make_item(kind="memo", body=SENTINEL).url_path())
+    team_id = staff_onboards(
+        shop, name="Acme", seats="5", manager_email="boss@acme.example", billing="invoice"
+    )
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    sub = shop.emulator.store.objects[sub_id]
+    assert sub["collection_method"] == "send_invoice" and sub["days_until_due"] == 30
+    assert shop.emulator.store.objects[sub["_items"][0]]["quantity"] == 5
+    invoice = shop.emulator.store.objects[sub["latest_invoice"]]
+    assert invoice["status"] == "open" and invoice["amount_due"] == 150000
+    assert "invoice.sent" in [e["type"] for e in shop.emulator.events()]
+    manager = join(shop, "boss@acme.example")
+    assert SENTINEL in manager.get(memo).get_data(as_text=True)
+    shop.settle()
+    shop.advance(days=31)  # the invoice is overdue: grace starts
+    assert SENTINEL in manager.get(memo).get_data(as_text=True)
+    shop.advance(days=4)  # past the grace days: team access ends
+    assert SENTINEL not in manager.get(memo).get_data(as_text=True)
+    shop.emulator.store.objects[invoice["id"]]  # paid by bank transfer, recorded in Stripe:
+    import stripe
+
+    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
+    client.v1.invoices.pay(invoice["id"], {"paid_out_of_band": True})
+    shop.settle()
+    assert SENTINEL in manager.get(memo).get_data(as_text=True)
+
+
+def test_a_card_team_pays_through_checkout_then_adds_seats(shop) -> None:  # type: ignore[no-untyped-def]
+    memo = shop.site.run(lambda: make_item(kind="memo", body=SENTINEL).url_path())
+    team_id = staff_onboards(
+        shop, name="Globex", seats="4", manager_email="chief@globex.example", billing="card"
+    )
+    checkout = last_link(shop, "chief@globex.example", "/checkout/")
+    manager = join(shop, "chief@globex.example")
+    assert SENTINEL not in manager.get(memo).get_data(as_text=True)  # not paid yet
+    assert "Payment is pending" in manager.get("/team").get_data(as_text=True)
+    assert shop.stripe_pages.post(path(checkout), data={**GOOD, "quantity": "6"}).status_code == 303
+    shop.settle()
+    assert SENTINEL in manager.get(memo).get_data(as_text=True)
+    team = shop.site.run(lambda: db.session.get(Team, team_id))
+    assert team.stripe_subscription_id and team.checkout_url is None
+    # Seats added on a card team are billed at once, prorated, in Stripe.
+    sub = shop.emulator.store.objects[team.stripe_subscription_id]
+    import stripe
+
+    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
+    client.v1.subscription_items.update(
+        sub["_items"][0], {"quantity": 8, "proration_behavior": "always_invoice"}
+    )
+    latest = shop.emulator.store.objects[
+        shop.emulator.store.objects[team.stripe_subscription_id]["latest_invoice"]
+    ]
+    assert latest["billing_reason"] == "subscription_update" and 0 < latest["amount_due"] <= 60000
+    assert latest["status"] == "paid"
