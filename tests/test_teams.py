@@ -174,3 +174,56 @@ def test_teams_create_refuses_bad_input_in_one_line(app, bad) -> None:  # type: 
         args=["teams", "create", *[x for kv in args.items() for x in kv]]
     )
     assert result.exit_code != 0
+
+
+def test_domain_join_within_the_seat_cap(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "Acme", "--seats", "2",
+                                                "--manager", "boss@acme.example", "--billing", "manual",
+                                                "--domain", "acme.example"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    colleague = app.test_client()
+    make_user(email="carol@acme.example")
+    sign_in(colleague, "carol@acme.example")
+    assert "domain-join" not in colleague.get("/account").get_data(as_text=True)  # off by default
+    manager.post("/team/domain-join", data={"csrf_token": csrf_token(manager, "/team"), "on": "1"})
+    page = colleague.get("/account").get_data(as_text=True)
+    assert "Join Acme" in page
+    team_id = re.search(r"/team/join-by-domain/(\d+)", page).group(1)  # type: ignore[union-attr]
+    joined = colleague.post(
+        f"/team/join-by-domain/{team_id}", data={"csrf_token": csrf_token(colleague, "/account")}
+    )
+    assert joined.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Team, int(team_id)).seats_used == 2
+    # The team is full now: nobody else is offered a seat, and a direct post is refused.
+    outsider = app.test_client()
+    make_user(email="dave@acme.example")
+    sign_in(outsider, "dave@acme.example")
+    assert "Join Acme" not in outsider.get("/account").get_data(as_text=True)
+    refused = outsider.post(
+        f"/team/join-by-domain/{team_id}", data={"csrf_token": csrf_token(outsider, "/account")}
+    )
+    assert refused.status_code == 404
+    # Other domains never see it.
+    other = app.test_client()
+    make_user(email="eve@elsewhere.example")
+    sign_in(other, "eve@elsewhere.example")
+    assert "Join Acme" not in other.get("/account").get_data(as_text=True)
+
+
+def test_a_manual_team_asks_staff_for_more_seats(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    make_user(email="staff@example.com", role="admin")
+    onboard(app)
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    answer = manager.post(
+        "/team/seats", data={"csrf_token": csrf_token(manager, "/team"), "seats": "4"}
+    )
+    assert answer.status_code == 303 and "seats-requested" in answer.headers["Location"]
+    assert outbox("staff@example.com")[-1].subject == "Acme asks for 4 more seats"
+    bad = manager.post(
+        "/team/seats", data={"csrf_token": csrf_token(manager, "/team"), "seats": "0"}
+    )
+    assert bad.status_code == 400 and "Add between 1 and 10,000 seats." in bad.get_data(
+        as_text=True
+    )

@@ -100,3 +100,29 @@ def test_a_card_team_pays_through_checkout_then_adds_seats(shop) -> None:  # typ
     ]
     assert latest["billing_reason"] == "subscription_update" and 0 < latest["amount_due"] <= 60000
     assert latest["status"] == "paid"
+
+
+def test_an_invoice_team_adds_seats_with_a_prorated_invoice_sent(shop) -> None:  # type: ignore[no-untyped-def]
+    team_id = staff_onboards(
+        shop, name="Initech", seats="3", manager_email="pm@initech.example", billing="invoice"
+    )
+    manager = join(shop, "pm@initech.example")
+    answer = manager.post(
+        "/team/seats", data={"csrf_token": csrf_token(manager, "/team"), "seats": "2"}
+    )
+    assert answer.status_code == 303 and "seats-added" in answer.headers["Location"]
+    team = shop.site.run(lambda: db.session.get(Team, team_id))
+    assert team.seats == 5
+    sub = shop.emulator.store.objects[team.stripe_subscription_id]
+    assert shop.emulator.store.objects[sub["_items"][0]]["quantity"] == 5
+    proration = shop.emulator.store.objects[sub["latest_invoice"]]
+    assert proration["billing_reason"] == "subscription_update" and proration["status"] == "open"
+    assert 0 < proration["amount_due"] <= 60000
+    sent = [
+        e
+        for e in shop.emulator.events("invoice.sent")
+        if e["data"]["object"]["id"] == proration["id"]
+    ]
+    assert sent
+    portal = manager.post("/team/billing", data={"csrf_token": csrf_token(manager, "/team")})
+    assert portal.status_code == 303 and "/portal/bps_" in portal.headers["Location"]

@@ -418,3 +418,111 @@ def on_subscription_synced(team_id: str | None, subscription_id: str) -> None:
         team.checkout_url = None
     if team.stripe_subscription_id == subscription_id:
         refresh_members(team)
+
+
+def add_seats(team: Team, extra: int, actor: User) -> str:
+    """More seats. Card and invoice teams: Stripe bills the rest of the year at once
+    (`always_invoice`; an invoice team's prorated invoice is sent). Manual teams: staff are
+    asked."""
+    if not 1 <= extra <= MAX_SEATS - team.seats:
+        raise ValidationError("Add between 1 and 10,000 seats.", field="seats")
+    if team.billing == "manual" or not team.stripe_subscription_id:
+        for staff in db.session.scalars(select(User).where(User.role == "admin")):
+            queue_mail(
+                staff.email,
+                "team_seats_request",
+                subject=f"{team.name} asks for {extra} more seats",
+                team=team.name,
+                extra=extra,
+                who=actor.email,
+            )
+        audit.record(actor, "team.seats_requested", team.name, team_id=team.id, extra=extra)
+        return "requested"
+    sub_id, total = team.stripe_subscription_id, team.seats + extra
+    sub = gateway.call(
+        lambda: gateway.client().v1.subscriptions.retrieve(sub_id), "reading a team subscription"
+    )
+    item_id = sub["items"].data[0].id
+    gateway.call(
+        lambda: gateway.client().v1.subscription_items.update(
+            item_id,
+            {"quantity": total, "proration_behavior": "always_invoice"},
+            {"idempotency_key": f"paywall-team-seats-{team.id}-{team.seats}-{total}"},
+        ),
+        "adding seats",
+    )
+    if team.billing == "invoice":
+        latest = gateway.call(
+            lambda: gateway.client().v1.subscriptions.retrieve(sub_id), "reading"
+        ).latest_invoice
+        invoice = gateway.call(
+            lambda: gateway.client().v1.invoices.retrieve(str(latest)), "reading an invoice"
+        )
+        if invoice.status == "draft":
+            invoice = gateway.call(
+                lambda: gateway.client().v1.invoices.finalize_invoice(invoice.id), "finalizing"
+            )
+        if invoice.status == "open" and invoice.billing_reason == "subscription_update":
+            gateway.call(
+                lambda: gateway.client().v1.invoices.send_invoice(invoice.id), "sending an invoice"
+            )
+    team.seats = total
+    audit.record(actor, "team.seats_added", team.name, team_id=team.id, extra=extra, seats=total)
+    sync.sync_subscription(sub_id)
+    return "added"
+
+
+def portal_url(team: Team) -> str:
+    """Stripe's portal for the team's billing, with seats adjustable there too."""
+    if not team.stripe_customer_id:
+        raise ValidationError("This team's billing is arranged with us directly.")
+    customer, base = team.stripe_customer_id, current_app.config["BASE_URL"]
+    config = gateway.call(
+        lambda: gateway.client().v1.billing_portal.configurations.create(
+            {
+                "business_profile": {"headline": "PRO for teams"},
+                "features": {
+                    "invoice_history": {"enabled": True},
+                    "payment_method_update": {"enabled": True},
+                    "subscription_cancel": {"enabled": False},
+                },
+            },
+            {"idempotency_key": "paywall-team-portal-configuration-v1"},
+        ),
+        "configuring the team portal",
+    )
+    session = gateway.call(
+        lambda: gateway.client().v1.billing_portal.sessions.create(
+            {"customer": customer, "return_url": f"{base}/team", "configuration": config.id}
+        ),
+        "opening the team portal",
+    )
+    return str(session.url)
+
+
+def set_domain_join(team: Team, on: bool, actor: User) -> None:
+    if on and not team.domain_list():
+        raise ValidationError("This team has no allowed email domains: ask us to add yours.")
+    team.domain_join = on
+    audit.record(
+        actor, "team.domain_join_on" if on else "team.domain_join_off", team.name, team_id=team.id
+    )
+
+
+def domain_teams(user: User) -> list[Team]:
+    """Teams this reader may join by their confirmed address's domain (and is not in)."""
+    if not user.is_verified:
+        return []
+    domain = user.email.rpartition("@")[2]
+    found = db.session.scalars(
+        select(Team).where(Team.domain_join.is_(True), Team.seats_used < Team.seats)
+    )
+    return [t for t in found if domain in t.domain_list() and _member(t.id, user.email) is None]
+
+
+def join_by_domain(team_id: int, user: User) -> Team:
+    team = next((t for t in domain_teams(user) if t.id == team_id), None)
+    if team is None:
+        raise NotFound("There is no team you can join with this address.")
+    join(team, user)
+    return team

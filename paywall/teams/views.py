@@ -170,3 +170,61 @@ def join(token: str) -> Page:
     return redirect(
         url_for("teams.manage") if found.role == "manager" else url_for("content.home"), code=303
     )
+
+
+@bp.post("/team/seats")
+@login_required
+def seats() -> Page:
+    team = service.managed_team(current_user)
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Go back, reload the page and try again.")
+    try:
+        outcome = service.add_seats(team, request.form.get("seats", type=int) or 0, current_user)
+    except ValidationError as error:
+        db.session.rollback()
+        return _manage_page(team, 400, error=error.message)
+    db.session.commit()
+    return redirect(url_for("teams.manage", notice=f"seats-{outcome}"), code=303)
+
+
+@bp.post("/team/billing")
+@login_required
+def billing_portal() -> Response:
+    team = service.managed_team(current_user)
+    url = service.portal_url(team)
+    return redirect(url, code=303)
+
+
+@bp.post("/team/domain-join")
+@login_required
+def domain_join() -> Page:
+    team = service.managed_team(current_user)
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Go back, reload the page and try again.")
+    try:
+        service.set_domain_join(team, request.form.get("on") == "1", current_user)
+    except ValidationError as error:
+        db.session.rollback()
+        return _manage_page(team, 400, error=error.message)
+    db.session.commit()
+    return redirect(url_for("teams.manage"), code=303)
+
+
+@bp.post("/team/join-by-domain/<int:team_id>")
+@login_required
+def join_by_domain(team_id: int) -> Page:
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Go back, reload the page and try again.")
+    try:
+        service.join_by_domain(team_id, current_user)
+    except service.TeamFull as error:
+        db.session.rollback()
+        return render_template("errors/error.html", status=409, message=error.message), 409
+    db.session.commit()
+    return redirect(url_for("content.home"), code=303)
+
+
+@bp.app_template_global()
+def teams_to_join(user: object) -> list[Team]:
+    """Teams the account page offers to join by email domain."""
+    return service.domain_teams(user) if isinstance(user, User) else []
