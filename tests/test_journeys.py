@@ -140,3 +140,58 @@ def test_a_visitor_starts_a_trial_and_reads_the_memo(shop, chromium) -> None:  #
     page.goto(f"{site.url}/account")
     assert "Your trial ends on" in page.locator("#plan-state").inner_text()
     assert trial_end.split("ends on ")[1].split(";")[0] in page.locator("#plan-state").inner_text()
+
+
+def test_staff_onboard_a_team_and_a_colleague_reads(live_site, chromium) -> None:  # type: ignore[no-untyped-def]
+    site = live_site
+    memo_url = site.url + site.run(
+        lambda: make_item(kind="memo", title="Ports and politics", body=SENTINEL).url_path()
+    )
+    site.run(make_user, email="staff@example.com", role="admin")
+    # A company asks for a team plan.
+    buyer = chromium.new_context().new_page()
+    buyer.goto(f"{site.url}/teams")
+    buyer.get_by_label("Organisation").fill("Acme Shipping")
+    buyer.get_by_label("Your name").fill("Bea Manager")
+    buyer.get_by_label("Work email").fill("bea@acme.example")
+    buyer.get_by_label("Seats wanted").fill("5")
+    buyer.get_by_role("button", name="Send the request").click()
+    assert "Thank you" in buyer.locator("h1").inner_text()
+    # Staff onboard it from the request (manual billing: no Stripe needed here).
+    staff = chromium.new_context().new_page()
+    sign_in_with_password(staff, site, "staff@example.com")
+    staff.goto(f"{site.url}/admin/teams/requests")
+    staff.get_by_role("link", name="Onboard").click()
+    assert staff.get_by_label("Team name").input_value() == "Acme Shipping"
+    staff.get_by_label("Billing").select_option("manual")
+    staff.get_by_role("button", name="Create the team").click()
+    assert "Team created" in staff.content()
+    # The manager accepts (signing up with the invited address) and invites two colleagues.
+    manager = chromium.new_context().new_page()
+    open_mail_link(manager, site, "bea@acme.example", "/team/join/")
+    manager.get_by_role("link", name="Create an account").click()
+    manager.get_by_label("Email").fill("bea@acme.example")
+    manager.get_by_label("Password").fill("a long and private phrase")
+    manager.get_by_role("button", name="Create account").click()
+    open_mail_link(manager, site, "bea@acme.example", "/verify/")
+    manager.get_by_role("button", name="Confirm my email").click()
+    manager.get_by_role("button", name="Accept and manage the team").click()
+    manager.wait_for_url(f"{site.url}/team")
+    manager.get_by_label("Email addresses").fill("cy@acme.example\ndee@acme.example")
+    manager.get_by_role("button", name="Send invitations").click()
+    assert "cy@acme.example: invited" in manager.locator("#invite-report").inner_text()
+    # One colleague joins and reads the memo.
+    colleague = chromium.new_context().new_page()
+    open_mail_link(colleague, site, "cy@acme.example", "/team/join/")
+    colleague.get_by_role("link", name="Create an account").click()
+    colleague.get_by_label("Email").fill("cy@acme.example")
+    colleague.get_by_label("Password").fill("another long private phrase")
+    colleague.get_by_role("button", name="Create account").click()
+    open_mail_link(colleague, site, "cy@acme.example", "/verify/")
+    colleague.get_by_role("button", name="Confirm my email").click()
+    colleague.get_by_role("button", name="Join the team").click()
+    colleague.goto(memo_url)
+    assert SENTINEL in colleague.locator("main").inner_text()
+    manager.goto(f"{site.url}/team")
+    assert "2 of 5 seats used" in manager.locator("#seats").inner_text()
+    assert "cy@acme.example" in manager.locator("#members").inner_text()
