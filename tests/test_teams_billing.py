@@ -126,3 +126,35 @@ def test_an_invoice_team_adds_seats_with_a_prorated_invoice_sent(shop) -> None: 
     assert sent
     portal = manager.post("/team/billing", data={"csrf_token": csrf_token(manager, "/team")})
     assert portal.status_code == 303 and "/portal/bps_" in portal.headers["Location"]
+
+
+def test_a_member_paying_for_themselves_is_offered_once_to_stop(shop) -> None:  # type: ignore[no-untyped-def]
+    reader = shop.reader("twice@acme.example")
+    shop.checkout(reader)  # their own trial
+    shop.settle()
+    team_id = staff_onboards(
+        shop, name="Acme", seats="3", manager_email="boss@acme.example", billing="manual"
+    )
+    manager = join(shop, "boss@acme.example")
+    manager.post(
+        "/team/invites",
+        data={"csrf_token": csrf_token(manager, "/team"), "emails": "twice@acme.example"},
+    )
+    link = path(last_link(shop, "twice@acme.example", "/team/join/"))
+    token = re.search(
+        r'name="csrf_token"[^>]*value="([^"]+)"', reader.get(link).get_data(as_text=True)
+    ).group(1)  # type: ignore[union-attr]
+    joined = reader.post(link, data={"csrf_token": token})
+    assert joined.status_code == 303 and joined.headers["Location"].endswith("/team/welcome")
+    offer = reader.get("/team/welcome").get_data(as_text=True)
+    assert "End my own subscription at period end" in offer
+    ended = reader.post(
+        "/team/end-own-subscription", data={"csrf_token": csrf_token(reader, "/team/welcome")}
+    )
+    assert ended.status_code == 303
+    sub_id = shop.subscription_id("twice@acme.example")
+    assert shop.emulator.store.objects[sub_id]["cancel_at_period_end"] is True
+    premium = shop.access("twice@acme.example")[0]
+    assert premium  # the team seat (and the rest of their own period) keep access
+    assert "End my own subscription" not in reader.get("/team/welcome").get_data(as_text=True)
+    del team_id

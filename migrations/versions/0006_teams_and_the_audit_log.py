@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-25 09:51:27.499582
+Create Date: 2026-11-25 10:01:49.148846
 
 """
 from alembic import op
@@ -85,6 +85,7 @@ def upgrade():
     sa.Column('takes_seat', sa.Boolean(), nullable=False),
     sa.Column('joined_at', paywall.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('removed_at', paywall.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('offered_end_own', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_team_members_team_id_teams'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_team_members_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_team_members'))

@@ -8,7 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
@@ -39,6 +39,7 @@ class OnboardForm(BaseForm):
         ],
     )
     domains = StringField("Allowed email domains (optional, comma-separated)")
+    manager_takes_seat = BooleanField("The manager takes a seat", default=True)
     paid_until = DateField("Paid until (manual teams)", validators=[Optional()])
     request_id = IntegerField(validators=[Optional()])
 

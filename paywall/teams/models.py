@@ -48,6 +48,8 @@ class TeamMember(db.Model):  # type: ignore[name-defined,misc]
     takes_seat: Mapped[bool] = mapped_column(default=True)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A member who also pays for their own PRO is offered, once, to end it at period end.
+    offered_end_own: Mapped[bool] = mapped_column(default=False)
 
 
 class TeamInvite(db.Model):  # type: ignore[name-defined,misc]

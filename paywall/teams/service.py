@@ -526,3 +526,49 @@ def join_by_domain(team_id: int, user: User) -> Team:
         raise NotFound("There is no team you can join with this address.")
     join(team, user)
     return team
+
+
+def own_subscription(user: User) -> Any:
+    """The member's own running PRO subscription that is not yet set to end, if any."""
+    from paywall.billing.models import Subscription
+
+    return db.session.scalar(
+        select(Subscription).where(
+            Subscription.user_id == user.id,
+            Subscription.plan == "pro_annual",
+            Subscription.status.in_(("trialing", "active", "past_due")),
+            Subscription.cancel_at_period_end.is_(False),
+        )
+    )
+
+
+def offer_to_end_own(user: User) -> bool:
+    """True (once per membership) when the new member should be offered to stop paying twice."""
+    if own_subscription(user) is None:
+        return False
+    members = db.session.scalars(
+        select(TeamMember).where(
+            TeamMember.user_id == user.id,
+            TeamMember.removed_at.is_(None),
+            TeamMember.offered_end_own.is_(False),
+        )
+    )
+    offered = False
+    for member in members:
+        member.offered_end_own, offered = True, True
+    return offered
+
+
+def end_own_at_period_end(user: User) -> None:
+    row = own_subscription(user)
+    if row is None:
+        return
+    sub_id = row.stripe_subscription_id
+    gateway.call(
+        lambda: gateway.client().v1.subscriptions.update(
+            sub_id, {"cancel_at_period_end": True}, {"idempotency_key": f"paywall-end-own-{sub_id}"}
+        ),
+        "ending your own subscription",
+    )
+    audit.record(user, "member.ended_own_for_team", user.email)
+    sync.sync_subscription(sub_id)

@@ -166,7 +166,10 @@ def join(token: str) -> Page:
         service.tell_manager_full(team, current_user.email)
         db.session.commit()
         return render_template("errors/error.html", status=409, message=error.message), 409
+    offer = service.offer_to_end_own(current_user)
     db.session.commit()
+    if offer:
+        return redirect(url_for("teams.welcome"), code=303)
     return redirect(
         url_for("teams.manage") if found.role == "manager" else url_for("content.home"), code=303
     )
@@ -220,8 +223,28 @@ def join_by_domain(team_id: int) -> Page:
     except service.TeamFull as error:
         db.session.rollback()
         return render_template("errors/error.html", status=409, message=error.message), 409
+    offer = service.offer_to_end_own(current_user)
     db.session.commit()
-    return redirect(url_for("content.home"), code=303)
+    return redirect(url_for("teams.welcome" if offer else "content.home"), code=303)
+
+
+@bp.get("/team/welcome")
+@login_required
+def welcome() -> str:
+    """After joining: the offer to end one's own subscription (shown while it still applies)."""
+    return render_template(
+        "teams/welcome.html", own=service.own_subscription(current_user), form=FlaskForm()
+    )
+
+
+@bp.post("/team/end-own-subscription")
+@login_required
+def end_own() -> Response:
+    if not FlaskForm().validate():
+        raise ValidationError("This form has expired. Go back, reload the page and try again.")
+    service.end_own_at_period_end(current_user)
+    db.session.commit()
+    return redirect(url_for("accounts.account", notice="own-ending") + "#billing", code=303)
 
 
 @bp.app_template_global()
