@@ -217,16 +217,15 @@ def grants_for(user: User) -> list[access.Grant]:
 
 
 def _subscription_grants(user_id: int) -> list[access.Grant]:
-    from datetime import timedelta
-
-    from flask import current_app
-
     from paywall.billing.models import Subscription
+    from paywall.billing.plans import past_due_grace
 
-    grace = timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))
+    grace = past_due_grace()
     rows = db.session.scalars(select(Subscription).where(Subscription.user_id == user_id))
-    found = (access.subscription_grant(r.status, r.current_period_end, r.past_due_since, grace)
-             for r in rows)  # fmt: skip
+    found = (
+        access.subscription_grant(r.status, r.current_period_end, r.past_due_since, grace)
+        for r in rows
+    )
     return [grant for grant in found if grant is not None]
 
 

@@ -6,22 +6,18 @@ from sqlalchemy import select
 
 from paywall.accounts.models import User
 from paywall.billing.models import Invoice, Subscription
-from paywall.billing.plans import plan
+from paywall.billing.plans import day, plan
 from paywall.extensions import db
-
-
-def _day(moment: object) -> str:
-    return moment.strftime("%-d %B %Y") if moment else ""  # type: ignore[attr-defined]
 
 
 def state_in_words(row: Subscription) -> str:
     found = plan(row.plan)
     price = found.price_text if found else ""
-    end = _day(row.current_period_end)
+    end = day(row.current_period_end)
     if row.status == "trialing":
         if row.cancel_at_period_end:
             return f"Your trial ends on {end} — you cancelled, so it will not renew."
-        return f"Your trial ends on {_day(row.trial_end)}; then {price}."
+        return f"Your trial ends on {day(row.trial_end)}; then {price}."
     if row.status == "active":
         if row.cancel_at_period_end:
             return f"Ends on {end} — you cancelled."
@@ -29,7 +25,7 @@ def state_in_words(row: Subscription) -> str:
     if row.status == "past_due":
         return "Your last payment failed — update your card."
     if row.status in ("canceled", "incomplete_expired"):
-        return f"Ended on {_day(row.ended_at or row.canceled_at)}."
+        return f"Ended on {day(row.ended_at or row.canceled_at)}."
     return "Your payment is not complete yet."
 
 

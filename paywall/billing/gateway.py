@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import stripe
 from flask import current_app
@@ -20,8 +20,6 @@ from paywall.errors import PaywallError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-Event = stripe.Event
-CardError = stripe.CardError
 InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
 CheckoutSubscriptionData = SessionCreateParamsSubscriptionData
@@ -77,9 +75,3 @@ def construct_event(payload: bytes, signature: str | None, tolerance: int = 300)
         payload, signature or "", secret, tolerance=tolerance
     )
     return event
-
-
-def to_dict(obj: Any) -> dict[str, Any]:
-    """A plain dict of a Stripe object (for storing payloads)."""
-    data: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-    return data

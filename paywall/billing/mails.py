@@ -2,49 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import current_app
 
 from paywall.accounts.models import User
 from paywall.billing.models import Invoice, Subscription
-from paywall.billing.plans import plan
+from paywall.billing.plans import day, money, plan
 from paywall.mail.outbox import queue_mail
-
-
-def _day(moment: datetime | None) -> str:
-    return moment.strftime("%-d %B %Y") if moment else ""
 
 
 def _account() -> str:
     return f"{current_app.config['BASE_URL']}/account#billing"
 
 
-def _price(row: Subscription) -> str:
+def _trial_mail(user: User, row: Subscription, template: str, subject: str) -> None:
     found = plan(row.plan)
-    return found.price_text if found else ""
+    queue_mail(
+        user.email,
+        template,
+        subject=subject,
+        trial_end=day(row.trial_end),
+        price=found.price_text if found else "",
+        account=_account(),
+    )
 
 
 def trial_started(user: User, row: Subscription) -> None:
-    queue_mail(
-        user.email,
-        "billing_trial_started",
-        subject="Your free week of PRO has started",
-        trial_end=_day(row.trial_end),
-        price=_price(row),
-        account=_account(),
-    )
+    _trial_mail(user, row, "billing_trial_started", "Your free week of PRO has started")
 
 
 def trial_ending(user: User, row: Subscription) -> None:
-    queue_mail(
-        user.email,
-        "billing_trial_ending",
-        subject="Your PRO trial ends soon",
-        trial_end=_day(row.trial_end),
-        price=_price(row),
-        account=_account(),
-    )
+    _trial_mail(user, row, "billing_trial_ending", "Your PRO trial ends soon")
 
 
 def payment_failed(user: User, invoice: Invoice) -> None:
@@ -52,7 +39,7 @@ def payment_failed(user: User, invoice: Invoice) -> None:
         user.email,
         "billing_payment_failed",
         subject="Your PRO payment failed",
-        amount=f"${invoice.total / 100:,.2f}",
+        amount=money(invoice.total),
         account=_account(),
         grace_days=current_app.config["PAST_DUE_GRACE_DAYS"],
     )
@@ -63,7 +50,7 @@ def membership_ended(user: User, row: Subscription) -> None:
         user.email,
         "billing_ended",
         subject="Your PRO membership has ended",
-        ended=_day(row.ended_at),
+        ended=day(row.ended_at),
         pro=f"{current_app.config['BASE_URL']}/pro",
     )
 
@@ -73,7 +60,7 @@ def receipt(user: User, invoice: Invoice) -> None:
         user.email,
         "billing_receipt",
         subject=f"Receipt for your PRO payment ({invoice.number})",
-        amount=f"${invoice.amount_paid / 100:,.2f}",
+        amount=money(invoice.amount_paid),
         number=invoice.number or "",
         url=invoice.hosted_invoice_url or _account(),
     )

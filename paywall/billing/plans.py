@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -21,7 +22,17 @@ class Plan:
     @property
     def price_text(self) -> str:
         unit = " per seat" if self.per_seat else ""
-        return f"${self.amount / 100:,.2f}{unit} a {self.interval}"
+        return f"{money(self.amount)}{unit} a {self.interval}"
+
+
+def money(cents: int) -> str:
+    """Dollars as readers see them: $1,234.50."""
+    return f"${cents / 100:,.2f}"
+
+
+def day(moment: datetime | None) -> str:
+    """A date as readers see it: 2 December 2026."""
+    return moment.strftime("%-d %B %Y") if moment else ""
 
 
 def plans() -> dict[str, Plan]:
@@ -36,3 +47,8 @@ def plan(key: str | None) -> Plan | None:
 def by_lookup_key(lookup_key: str | None) -> Plan | None:
     """Our plan for a Stripe price's lookup_key; None for any price that is not ours."""
     return plans().get(lookup_key or "")
+
+
+def past_due_grace() -> timedelta:
+    """How long a past-due subscription (or a team's) keeps access: PAST_DUE_GRACE_DAYS."""
+    return timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))

@@ -4,10 +4,9 @@ number of webhook deliveries never matter. The success page uses the same functi
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from paywall import access, clock
@@ -159,7 +158,3 @@ def sync_invoice(stripe_invoice_id: str) -> Invoice:
     row.due_date = moment(invoice.due_date)
     db.session.flush()
     return row
-
-
-def grace() -> timedelta:
-    return timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))

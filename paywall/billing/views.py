@@ -9,7 +9,6 @@ from werkzeug.wrappers import Response
 
 from paywall.billing import service, webhooks
 from paywall.billing.plans import plans
-from paywall.errors import ValidationError
 from paywall.extensions import csrf, db
 
 bp = Blueprint("billing", __name__)
@@ -29,11 +28,7 @@ def checkout() -> Page:
         if found is None or not found.self_serve:
             abort(404)
         return render_template("billing/continue.html", plan=found, form=FlaskForm())
-    try:
-        url = service.start_checkout(current_user, plan)
-    except ValidationError as error:
-        db.session.rollback()
-        return render_template("errors/error.html", status=400, message=error.message), 400
+    url = service.start_checkout(current_user, plan)  # a bad plan: ValidationError, a 400 page
     db.session.commit()
     return redirect(url, code=303)
 

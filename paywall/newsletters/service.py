@@ -29,13 +29,13 @@ CONFIRM_LIFETIME = timedelta(days=7)
 BATCH = 500
 
 
-def check_lists(lists: Iterable[str]) -> list[str]:
-    """Known list slugs, each once, in the order given; at least one."""
+def check_lists(lists: Iterable[str], *, allow_none: bool = False) -> list[str]:
+    """Known list slugs, each once, in the order given; at least one unless allow_none."""
     chosen = list(dict.fromkeys(s.strip() for s in lists if s and s.strip()))
     unknown = [s for s in chosen if s not in NEWSLETTERS]
     if unknown:
         raise ValidationError(f"There is no newsletter called {unknown[0][:40]!r}.", field="lists")
-    if not chosen:
+    if not chosen and not allow_none:
         raise ValidationError("Choose at least one newsletter.", field="lists")
     return chosen
 
@@ -180,8 +180,7 @@ def _queue_issue(subscription: Subscription, slug: str, subject: str, text: str,
 def set_user_lists(user: User, lists: Iterable[str]) -> bool:
     """A signed-in reader picks their lists. A confirmed address joins at once; an unconfirmed
     one gets the opt-in mail. Returns True when a confirmation mail is on its way."""
-    chosen = [s for s in lists if s]
-    check_lists(chosen or ["takeaway"])  # an empty choice is allowed here: it means "none"
+    chosen = check_lists(lists, allow_none=True)  # ticking nothing means "no newsletters"
     for row in db.session.scalars(select(Subscription).where(Subscription.email == user.email)):
         if row.list_slug not in chosen and row.status == "confirmed":
             row.status, row.unsubscribed_at = "unsubscribed", clock.now()

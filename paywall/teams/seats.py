@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import current_app
 from sqlalchemy import select, update
 
 from paywall import access
 from paywall.accounts.models import User
 from paywall.billing.models import Subscription
+from paywall.billing.plans import past_due_grace
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamMember
 
@@ -31,7 +29,7 @@ def release_seat(team_id: int) -> None:
 
 
 def team_access(team: Team) -> access.Grant | None:
-    grace = timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))
+    grace = past_due_grace()
     subscription = None
     if team.billing != "manual" and team.stripe_subscription_id:
         row = db.session.scalar(

@@ -17,7 +17,7 @@ from paywall.accounts.models import User
 from paywall.accounts.service import refresh_access
 from paywall.accounts.tokens import hash_token
 from paywall.billing import gateway, plans, sync
-from paywall.errors import NotFound, TokenInvalid, ValidationError
+from paywall.errors import Conflict, NotFound, TokenInvalid, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.teams.models import BILLING_MODES, Team, TeamInvite, TeamMember
@@ -241,8 +241,8 @@ def peek_invite(token: str) -> TeamInvite:
     return found
 
 
-class TeamFull(ValidationError):
-    pass
+class TeamFull(Conflict):
+    """No free seat: answered 409 with this message."""
 
 
 def accept(token: str, user: User) -> Team:

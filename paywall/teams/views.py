@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -83,26 +85,15 @@ def pitch() -> Page:
 
 @bp.get("/team")
 @login_required
-def manage() -> str:
-    team = service.managed_team(current_user)
-    return render_template(
-        "teams/manage.html",
-        form=FlaskForm(),
-        notice=request.args.get("notice"),
-        report=None,
-        **service.page_data(team),
-    )
+def manage() -> Page:
+    return _manage_page(service.managed_team(current_user), 200, notice=request.args.get("notice"))
 
 
 @bp.post("/team/invites")
 @login_required
 def invite() -> Page:
     team = service.managed_team(current_user)
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Go back, reload the page and try again.")
-    emails = [
-        e for e in request.form.get("emails", "").replace(",", "\n").replace(";", "\n").split() if e
-    ]
+    emails = request.form.get("emails", "").replace(",", " ").replace(";", " ").split()
     if not emails:
         return _manage_page(team, 400, error="Paste at least one email address.")
     report = service.invite(team, emails[:200], current_user)
@@ -111,41 +102,48 @@ def invite() -> Page:
 
 
 def _manage_page(team: Team, status: int, **extra: object) -> Page:
+    """The manager's page; `extra` may carry a notice, an error or an invitation report."""
     page = render_template(
-        "teams/manage.html",
-        form=FlaskForm(),
-        notice=None,
-        **{"report": None, **extra},
-        **service.page_data(team),
+        "teams/manage.html", form=FlaskForm(), **extra, **service.page_data(team)
     )
     return page, status
 
 
-def _action(action: str, target_id: int) -> Response:
+def _action(change: Callable[[Team, int, User], object], target_id: int, notice: str) -> Response:
     team = service.managed_team(current_user)
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Go back, reload the page and try again.")
-    getattr(service, action)(team, target_id, current_user)
+    change(team, target_id, current_user)
     db.session.commit()
-    return redirect(url_for("teams.manage", notice=action), code=303)
+    return redirect(url_for("teams.manage", notice=notice), code=303)
 
 
 @bp.post("/team/invites/<int:invite_id>/revoke")
 @login_required
 def revoke(invite_id: int) -> Response:
-    return _action("revoke", invite_id)
+    return _action(service.revoke, invite_id, "revoke")
 
 
 @bp.post("/team/invites/<int:invite_id>/resend")
 @login_required
 def resend(invite_id: int) -> Response:
-    return _action("resend", invite_id)
+    return _action(service.resend, invite_id, "resend")
 
 
 @bp.post("/team/members/<int:member_id>/remove")
 @login_required
 def remove(member_id: int) -> Response:
-    return _action("remove", member_id)
+    return _action(service.remove, member_id, "remove")
+
+
+def _take_seat(team: Team | None, take: Callable[[], object]) -> None:
+    """Join; when the team is full, tell its manager (that mail is kept) and say so (409)."""
+    try:
+        take()
+    except service.TeamFull:
+        db.session.rollback()
+        if team is not None:
+            service.tell_manager_full(team, current_user.email)
+            db.session.commit()
+        raise
 
 
 @bp.route("/team/join/<token>", methods=["GET", "POST"])
@@ -157,15 +155,7 @@ def join(token: str) -> Page:
         return render_template(
             "teams/join.html", invite=found, team=team, form=FlaskForm(), token=token
         )
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Open the link from the email again.")
-    try:
-        service.accept(token, current_user)
-    except service.TeamFull as error:
-        db.session.rollback()
-        service.tell_manager_full(team, current_user.email)
-        db.session.commit()
-        return render_template("errors/error.html", status=409, message=error.message), 409
+    _take_seat(team, lambda: service.accept(token, current_user))
     offer = service.offer_to_end_own(current_user)
     db.session.commit()
     if offer:
@@ -179,8 +169,6 @@ def join(token: str) -> Page:
 @login_required
 def seats() -> Page:
     team = service.managed_team(current_user)
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Go back, reload the page and try again.")
     try:
         outcome = service.add_seats(team, request.form.get("seats", type=int) or 0, current_user)
     except ValidationError as error:
@@ -202,8 +190,6 @@ def billing_portal() -> Response:
 @login_required
 def domain_join() -> Page:
     team = service.managed_team(current_user)
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Go back, reload the page and try again.")
     try:
         service.set_domain_join(team, request.form.get("on") == "1", current_user)
     except ValidationError as error:
@@ -216,13 +202,7 @@ def domain_join() -> Page:
 @bp.post("/team/join-by-domain/<int:team_id>")
 @login_required
 def join_by_domain(team_id: int) -> Page:
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Go back, reload the page and try again.")
-    try:
-        service.join_by_domain(team_id, current_user)
-    except service.TeamFull as error:
-        db.session.rollback()
-        return render_template("errors/error.html", status=409, message=error.message), 409
+    _take_seat(db.session.get(Team, team_id), lambda: service.join_by_domain(team_id, current_user))
     offer = service.offer_to_end_own(current_user)
     db.session.commit()
     return redirect(url_for("teams.welcome" if offer else "content.home"), code=303)
@@ -240,8 +220,6 @@ def welcome() -> str:
 @bp.post("/team/end-own-subscription")
 @login_required
 def end_own() -> Response:
-    if not FlaskForm().validate():
-        raise ValidationError("This form has expired. Go back, reload the page and try again.")
     service.end_own_at_period_end(current_user)
     db.session.commit()
     return redirect(url_for("accounts.account", notice="own-ending") + "#billing", code=303)
