@@ -87,6 +87,26 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def pg_app(request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """An app on PostgreSQL (tests marked `postgres`). A module sets PG_POOL to hold one open
+    connection per thread it races, so no thread waits for the pool."""
+    app = build_app(
+        DATABASE_URL=PG_URL or "",
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_size": getattr(request.module, "PG_POOL", 5),
+            "max_overflow": 0,
+        },
+    )
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

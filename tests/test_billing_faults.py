@@ -71,9 +71,8 @@ def test_a_fault_at_any_statement_leaves_nothing_half_written(shop) -> None:  # 
         assert statement < 200
     assert faults >= 5, "the handler should have run several statements"
     # The delivery that finally got through applied everything, once.
-    subs, invoices, claims, mails, premium, trial_used, customer_id = footprint()
+    subs, _invoices, claims, mails, premium, trial_used, customer_id = footprint()
     assert (subs, claims, mails, premium) == (1, 1, 1, True)
     assert trial_used is not None and customer_id == customer.id
     stored = shop.site.run(lambda: db.session.get(StripeEvent, created["id"]))
     assert stored.status == "processed" and stored.error is None and stored.attempts >= 1
-    del invoices

@@ -165,3 +165,16 @@ def test_an_event_about_another_price_is_recorded_and_ignored(shop) -> None:  # 
         shop.site.run(lambda: db.session.scalar(select(func.count()).select_from(Subscription)))
         == 0
     )
+
+
+def test_an_unknown_status_gives_no_access_and_is_logged(shop, caplog) -> None:  # type: ignore[no-untyped-def]
+    reader = shop.reader("odd@example.com")
+    shop.checkout(reader)
+    shop.settle()
+    assert shop.access("odd@example.com")[0] is True
+    sub_id = shop.subscription_id("odd@example.com")
+    shop.emulator.store.objects[sub_id]["status"] = "on_holiday"  # a status Stripe may add one day
+    shop.site.run(lambda: (sync.sync_subscription(sub_id), db.session.commit()))
+    assert shop.access("odd@example.com")[0] is False
+    assert any("unknown status 'on_holiday'" in r.getMessage() and r.levelname == "ERROR"
+               for r in caplog.records)  # fmt: skip

@@ -84,8 +84,10 @@ def test_worker_once_drains_and_exits(cli_env):
     assert result.returncode == 0 and "worker: 0 done" in result.stdout
 
 
-def test_production_refuses_seed_demo(cli_env):
-    env = dict(
+@pytest.fixture
+def production_env(cli_env):
+    """Settings production accepts (so a refusal is the command's own)."""
+    return dict(
         cli_env,
         PAYWALL_CONFIG="production",
         PAYWALL_SECRET_KEY="kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
@@ -93,6 +95,10 @@ def test_production_refuses_seed_demo(cli_env):
         PAYWALL_STRIPE_SECRET_KEY="sk_live_example",
         PAYWALL_STRIPE_WEBHOOK_SECRET="whsec_example_signing_secret",
     )
+
+
+def test_production_refuses_seed_demo(production_env):
+    env = production_env
     result = subprocess.run([PAYWALL, "seed-demo"], env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert (
@@ -111,15 +117,8 @@ def test_newsletter_export_of_an_unknown_list_is_one_clear_line(cli_env):
     ]
 
 
-def test_the_stripe_emulator_refuses_production(cli_env):
-    env = dict(
-        cli_env,
-        PAYWALL_CONFIG="production",
-        PAYWALL_SECRET_KEY="kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
-        PAYWALL_BASE_URL="https://news.example.com",
-        PAYWALL_STRIPE_SECRET_KEY="sk_live_example",
-        PAYWALL_STRIPE_WEBHOOK_SECRET="whsec_example_signing_secret",
-    )
+def test_the_stripe_emulator_refuses_production(production_env):
+    env = production_env
     result = subprocess.run([PAYWALL, "stripe-emulator"], env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -168,3 +167,11 @@ def test_the_stripe_emulator_serves_on_127_0_0_1_and_keeps_state(cli_env, tmp_pa
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_teams_create_bad_input_is_one_clear_line(cli_env):
+    args = ["teams", "create", "--name", "Acme", "--seats", "0", "--manager", "boss@acme.example",
+            "--billing", "manual"]  # fmt: skip
+    result = subprocess.run([PAYWALL, *args], env=cli_env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["paywall: Seats must be between 1 and 10000."]

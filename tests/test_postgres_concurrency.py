@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,30 +22,14 @@ from paywall.accounts.passwords import verify_password
 from paywall.errors import TokenInvalid
 from paywall.extensions import db
 from paywall.mail.models import OutboxMail
-from tests.conftest import build_app
 from tests.helpers import PASSWORD, make_user
 
 pytestmark = pytest.mark.postgres
 
 PG_URL = os.environ.get("PAYWALL_TEST_DATABASE_URL", "")
 THREADS = 20
+PG_POOL = THREADS + 2  # one connection per racing thread
 NEW_PASSWORD = "a brand new passphrase 42"
-
-
-@pytest.fixture
-def pg_app() -> Iterator[Flask]:
-    app = build_app(
-        DATABASE_URL=PG_URL,
-        # One connection per thread, all open at once: no thread waits for the pool.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": THREADS + 2, "max_overflow": 0},
-    )
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
 
 
 def race(app: Flask, attempt: Callable[[], Any]) -> list[str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -15,28 +13,13 @@ from paywall.content.models import ContentItem
 from paywall.content.registrations import Registration, register
 from paywall.errors import Conflict
 from paywall.extensions import db
-from tests.conftest import build_app
 from tests.helpers import make_item, make_member
 
 pytestmark = pytest.mark.postgres
 
 THREADS = 20
+PG_POOL = THREADS + 2  # one connection per racing thread
 CAPACITY = 5
-
-
-@pytest.fixture
-def pg_app() -> Iterator[Flask]:
-    app = build_app(
-        DATABASE_URL=os.environ.get("PAYWALL_TEST_DATABASE_URL", ""),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": THREADS + 2, "max_overflow": 0},
-    )
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
 
 
 def test_twenty_members_racing_for_five_places_get_exactly_five(pg_app: Flask) -> None:

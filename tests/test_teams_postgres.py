@@ -3,7 +3,6 @@ in each of 100 rounds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -20,22 +19,15 @@ from tests.helpers import make_user
 
 pytestmark = pytest.mark.postgres
 ROUNDS, PEOPLE, SEATS = 100, 50, 10
-
-
-@pytest.fixture
-def pg_app() -> Iterator[Flask]:
-    from tests.conftest import PG_URL, build_app
-
-    app = build_app(
-        DATABASE_URL=PG_URL, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": PEOPLE, "max_overflow": 0}
-    )
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+PG_POOL = PEOPLE + 2  # one connection per joining thread
 
 
 def test_concurrent_joins_never_exceed_the_seats(pg_app) -> None:  # type: ignore[no-untyped-def]
+    with pg_app.app_context():
+        _rounds(pg_app)
+
+
+def _rounds(pg_app: Flask) -> None:
     people = [make_user(email=f"p{i}@acme.example").id for i in range(PEOPLE)]
 
     def join(team_id: int, user_id: int) -> bool:

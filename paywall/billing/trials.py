@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from paywall import clock
 from paywall.accounts.models import User
 from paywall.billing.models import TrialClaim
 from paywall.extensions import db
@@ -42,8 +43,6 @@ def eligible(user: User) -> bool:
 def record(user: User, stripe_subscription_id: str, fingerprint: str | None) -> bool:
     """Note that this user started a trial; False when the card already had a trial elsewhere."""
     if user.trial_used_at is None:
-        from paywall import clock
-
         user.trial_used_at = clock.now()
     if claim_for("email", email_key(user.email)) is None:
         db.session.add(

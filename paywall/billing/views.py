@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from paywall.billing import service, webhooks
+from paywall.billing.account import summary
 from paywall.billing.plans import plans
 from paywall.extensions import csrf, db
 
@@ -66,6 +67,4 @@ def stripe_webhook() -> tuple[str, int]:
 @bp.app_template_global()
 def billing_of(user: object) -> dict[str, object] | None:
     """The account page's billing section: the latest subscription and the invoices."""
-    from paywall.billing.account import summary
-
     return summary(user)

@@ -115,10 +115,7 @@ def replay(*, failed_only: bool = False, event_id: str | None = None) -> list[tu
 
 def _user(customer_id: Any) -> User | None:
     customer = customer_id if isinstance(customer_id, str) else (customer_id or {}).get("id")
-    if not customer:
-        return None
-    found: User | None = db.session.scalar(select(User).where(User.stripe_customer_id == customer))
-    return found
+    return sync.owner_of(customer, {}) if customer else None
 
 
 # --- handlers ------------------------------------------------------------------------------

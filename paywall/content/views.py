@@ -32,9 +32,7 @@ def home() -> str:
 
 @bp.get("/pro")
 def pro() -> str:
-    # Stripe (or its emulator) is always configured; checkout arrives with the billing blueprint.
-    payments_ready = "billing.checkout" in current_app.view_functions
-    return render_template("content/pro.html", industries=INDUSTRIES, payments_ready=payments_ready)
+    return render_template("content/pro.html", industries=INDUSTRIES)
 
 
 @bp.get(f"/<{PREFIXES}:prefix>")

@@ -38,6 +38,13 @@ def money(cents: int, currency: str = "usd") -> str:
     return billing.money(cents, currency)
 
 
+def _not_found(what: str) -> tuple[str, int]:
+    page = render_template(
+        "devstripe/message.html", title="Not found", message=f"This {what} link is not valid."
+    )
+    return page, 404
+
+
 def _card_from_form(store: Store, obj: dict[str, Any], email: str | None) -> dict[str, Any]:
     now = datetime.fromtimestamp(store.now_for(obj), UTC)
     number, month, year = cards.check_card(
@@ -69,11 +76,7 @@ def checkout_page(session_id: str) -> Page:
     with store.lock:
         session = store.objects.get(session_id)
         if not session or session["object"] != "checkout.session":
-            return render_template(
-                "devstripe/message.html",
-                title="Not found",
-                message="This checkout link is not valid.",
-            ), 404
+            return _not_found("checkout")
         customer = store.objects.get(session.get("customer") or "")
         email = (customer or {}).get("email") or session.get("customer_email") or ""
         offer = _offer(store, session)
@@ -146,11 +149,7 @@ def portal_page(session_id: str) -> Page:
     with store.lock:
         found = _portal(session_id)
         if not found:
-            return render_template(
-                "devstripe/message.html",
-                title="Not found",
-                message="This portal link is not valid.",
-            ), 404
+            return _not_found("portal")
         session, customer, config = found
         subs = [
             s
@@ -192,11 +191,7 @@ def portal_action(session_id: str, action: str) -> Page:
     with store.lock:
         found = _portal(session_id)
         if not found:
-            return render_template(
-                "devstripe/message.html",
-                title="Not found",
-                message="This portal link is not valid.",
-            ), 404
+            return _not_found("portal")
         _, customer, config = found
         back = f"/portal/{session_id}"
         try:
@@ -258,11 +253,7 @@ def invoice_page(invoice_id: str) -> Page:
     with store.lock:
         invoice = store.objects.get(invoice_id)
         if not invoice or invoice["object"] != "invoice" or invoice["status"] == "draft":
-            return render_template(
-                "devstripe/message.html",
-                title="Not found",
-                message="This invoice link is not valid.",
-            ), 404
+            return _not_found("invoice")
         if request.method == "GET" or invoice["status"] != "open":
             return render_template(
                 "devstripe/invoice.html", invoice=invoice, error=None, paid_now=False

@@ -514,8 +514,13 @@ def domain_teams(user: User) -> list[Team]:
     if not user.is_verified:
         return []
     domain = user.email.rpartition("@")[2]
+    # The account page asks this: narrow in SQL, then check the exact domain list.
     found = db.session.scalars(
-        select(Team).where(Team.domain_join.is_(True), Team.seats_used < Team.seats)
+        select(Team).where(
+            Team.domain_join.is_(True),
+            Team.seats_used < Team.seats,
+            Team.domains.contains(domain, autoescape=True),
+        )
     )
     return [t for t in found if domain in t.domain_list() and _member(t.id, user.email) is None]
 
