@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 SENTINEL = "Sentinel: the premium paragraph only members may read."
 READER = "new.reader@example.com"
+PHRASE = "a long and private phrase"
 
 
 def open_mail_link(page: Any, site: LiveSite, to: str, path_prefix: str) -> None:
@@ -22,6 +23,16 @@ def open_mail_link(page: Any, site: LiveSite, to: str, path_prefix: str) -> None
     page.goto(f"{site.url}/dev/mail")
     mail = page.locator("article.mail", has_text=f"to {to}").first
     mail.locator(f"a[href*='{path_prefix}']").first.click()
+
+
+def sign_up_and_confirm(page: Any, site: LiveSite, email: str, password: str = PHRASE) -> None:
+    """On the sign-up form: create the account, then confirm it from /dev/mail."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    assert "Check your email" in page.locator("h1").inner_text()
+    open_mail_link(page, site, email, "/verify/")
+    page.get_by_role("button", name="Confirm my email").click()
 
 
 def sign_in_with_password(page: Any, site: LiveSite, email: str) -> None:
@@ -48,13 +59,7 @@ def test_a_visitor_meets_the_paywall_signs_up_and_reads_after_a_grant(live_site,
     assert SENTINEL not in reader.content()
 
     reader.locator("#paywall").get_by_role("link", name="Start my free week").click()
-    reader.get_by_label("Email").fill(READER)
-    reader.get_by_label("Password").fill("a long and private phrase")
-    reader.get_by_role("button", name="Create account").click()
-    assert "Check your email" in reader.locator("h1").inner_text()
-
-    open_mail_link(reader, site, READER, "/verify/")
-    reader.get_by_role("button", name="Confirm my email").click()
+    sign_up_and_confirm(reader, site, READER)
     reader.wait_for_url(re.compile(r".*/billing/checkout\?plan=pro_annual$"))  # on to checkout
 
     # Signed in and confirmed, but not a member: still the wall, now offering the trial.
@@ -118,11 +123,7 @@ def test_a_visitor_starts_a_trial_and_reads_the_memo(shop, chromium) -> None:  #
     page = chromium.new_context().new_page()
     page.goto(f"{site.url}/pro")
     page.get_by_role("link", name="Start my free week").click()
-    page.get_by_label("Email").fill(READER)
-    page.get_by_label("Password").fill("a long and private phrase")
-    page.get_by_role("button", name="Create account").click()
-    open_mail_link(page, site, READER, "/verify/")
-    page.get_by_role("button", name="Confirm my email").click()
+    sign_up_and_confirm(page, site, READER)
     page.get_by_role("button", name="Continue to secure checkout").click()
     # Stripe's hosted checkout (the emulator's page, on its own origin).
     page.wait_for_url(re.compile(r".*/checkout/cs_test_.*"))
@@ -170,11 +171,7 @@ def test_staff_onboard_a_team_and_a_colleague_reads(live_site, chromium) -> None
     manager = chromium.new_context().new_page()
     open_mail_link(manager, site, "bea@acme.example", "/team/join/")
     manager.get_by_role("link", name="Create an account").click()
-    manager.get_by_label("Email").fill("bea@acme.example")
-    manager.get_by_label("Password").fill("a long and private phrase")
-    manager.get_by_role("button", name="Create account").click()
-    open_mail_link(manager, site, "bea@acme.example", "/verify/")
-    manager.get_by_role("button", name="Confirm my email").click()
+    sign_up_and_confirm(manager, site, "bea@acme.example")
     manager.get_by_role("button", name="Accept and manage the team").click()
     manager.wait_for_url(f"{site.url}/team")
     manager.get_by_label("Email addresses").fill("cy@acme.example\ndee@acme.example")
@@ -184,11 +181,7 @@ def test_staff_onboard_a_team_and_a_colleague_reads(live_site, chromium) -> None
     colleague = chromium.new_context().new_page()
     open_mail_link(colleague, site, "cy@acme.example", "/team/join/")
     colleague.get_by_role("link", name="Create an account").click()
-    colleague.get_by_label("Email").fill("cy@acme.example")
-    colleague.get_by_label("Password").fill("another long private phrase")
-    colleague.get_by_role("button", name="Create account").click()
-    open_mail_link(colleague, site, "cy@acme.example", "/verify/")
-    colleague.get_by_role("button", name="Confirm my email").click()
+    sign_up_and_confirm(colleague, site, "cy@acme.example", "another long private phrase")
     colleague.get_by_role("button", name="Join the team").click()
     colleague.goto(memo_url)
     assert SENTINEL in colleague.locator("main").inner_text()
