@@ -35,3 +35,10 @@ class TokenInvalid(PaywallError):
     """A link or code that is unknown, used up or expired: one message for all three."""
 
     code = "token_invalid"
+
+
+class TooManyRequests(PaywallError):
+    """A limit the rules set (not the rate limiter's): answered 429 with this message."""
+
+    status = 429
+    code = "too_many_requests"

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from paywall import clock
+from paywall import audit, clock
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamInvite, TeamRequest
 from tests.helpers import csrf_token, link_in, make_item, make_user, sign_in
@@ -113,29 +113,42 @@ def test_a_full_team_says_so_and_tells_the_manager(app, outbox) -> None:  # type
 
 
 def test_a_manager_reaches_nothing_of_another_team(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    """Every /team route that takes an id, walked from the URL map, with Globex's ids in the
+    hands of Acme's manager: 404, and Globex is untouched."""
     onboard(app, name="Acme")
-    onboard(app, name="Globex", manager="chief@globex.example")
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "Globex", "--seats", "5",
+                                                "--manager", "chief@globex.example", "--billing", "manual",
+                                                "--domain", "globex.example"])  # fmt: skip
+    assert result.exit_code == 0, result.output
     acme, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
     globex, _ = accept(app, "chief@globex.example", invite_link(outbox, "chief@globex.example"))
-    globex.post(
-        "/team/invites",
-        data={"csrf_token": csrf_token(globex, "/team"), "emails": "g@globex.example"},
-    )
+    token = csrf_token(globex, "/team")
+    globex.post("/team/domain-join", data={"csrf_token": token, "on": "1"})
+    globex.post("/team/invites", data={"csrf_token": token, "emails": "g@globex.example"})
+    accept(app, "g@globex.example", invite_link(outbox, "g@globex.example"))
+    globex.post("/team/invites", data={"csrf_token": token, "emails": "h@globex.example"})
     page = globex.get("/team").get_data(as_text=True)
-    member_id = re.search(r"/team/members/(\d+)/remove", page)
-    invite_id = re.search(r"/team/invites/(\d+)/revoke", page).group(1)  # type: ignore[union-attr]
-    token = csrf_token(acme, "/team")
-    for path in (f"/team/invites/{invite_id}/revoke", f"/team/invites/{invite_id}/resend"):
-        assert acme.post(path, data={"csrf_token": token}).status_code == 404
-    globex_members = re.findall(r"/team/members/(\d+)/remove", page) or ["999"]
-    assert (
-        acme.post(
-            f"/team/members/{globex_members[0]}/remove", data={"csrf_token": token}
-        ).status_code
-        == 404
-    )
+    theirs = {
+        "member_id": re.search(r"/team/members/(\d+)/remove", page).group(1),  # type: ignore[union-attr]
+        "invite_id": re.search(r"/team/invites/(\d+)/revoke", page).group(1),  # type: ignore[union-attr]
+        "team_id": db.session.scalar(select(Team.id).where(Team.name == "Globex")),
+    }
+    urls = app.url_map.bind("localhost")
+    walked = []
+    acme_token = csrf_token(acme, "/team")
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/team/") or not rule.arguments or rule.arguments == {"token"}:
+            continue  # /team/join/<token> is a secret link, not an id: see the wrong-address test
+        path = urls.build(rule.endpoint, {name: theirs[name] for name in rule.arguments})
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):  # type: ignore[operator]
+            answer = acme.open(path, method=method, data={"csrf_token": acme_token})
+            assert answer.status_code == 404, (method, path, answer.status_code)
+        walked.append(rule.rule)
+    assert len(walked) >= 4, walked
+    after = globex.get("/team").get_data(as_text=True)
+    assert "g@globex.example" in after and "h@globex.example" in after
+    assert "boss@acme.example" not in after and "2 of 5 seats used" in after
     assert "g@globex.example" not in acme.get("/team").get_data(as_text=True)
-    del member_id
     # Someone who manages nothing sees no team page at all.
     reader = app.test_client()
     make_user(email="reader@example.com")
@@ -227,3 +240,125 @@ def test_a_manual_team_asks_staff_for_more_seats(app, outbox) -> None:  # type: 
     assert bad.status_code == 400 and "Add between 1 and 10,000 seats." in bad.get_data(
         as_text=True
     )
+
+
+def test_invitation_mail_is_limited_per_address_and_per_day(app, outbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    onboard(app, seats=3)
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    token = csrf_token(manager, "/team")
+    manager.post("/team/invites", data={"csrf_token": token, "emails": "x@acme.example"})
+    first_link = invite_link(outbox, "x@acme.example")
+    page = manager.get("/team").get_data(as_text=True)
+    invite_id = re.search(r"/team/invites/(\d+)/resend", page).group(1)  # type: ignore[union-attr]
+    # At once again: refused, by the resend button and by the invite form, and no mail goes.
+    again = manager.post(f"/team/invites/{invite_id}/resend", data={"csrf_token": token})
+    assert again.status_code == 429 and "invited a few minutes ago" in again.get_data(as_text=True)
+    report = manager.post("/team/invites", data={"csrf_token": token, "emails": "x@acme.example"})
+    assert 'x@acme.example: <span class="error">not invited — invited a few minutes ago' in (
+        report.get_data(as_text=True)
+    )
+    assert len(outbox("x@acme.example")) == 1
+    # Ten minutes on, a resend mails a fresh link and the old one stops working.
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(minutes=11))
+    resent = manager.post(f"/team/invites/{invite_id}/resend", data={"csrf_token": token})
+    assert resent.status_code == 303 and len(outbox("x@acme.example")) == 2
+    assert app.test_client().get(first_link).status_code == 400
+    assert app.test_client().get(invite_link(outbox, "x@acme.example")).status_code == 200
+    # A rolling day allows max(50, 2 x seats) invitations per team; three are spent already.
+    many = " ".join(f"p{n}@acme.example" for n in range(60))
+    report = manager.post("/team/invites", data={"csrf_token": token, "emails": many})
+    text = report.get_data(as_text=True)
+    assert text.count(": invited</li>") == 47
+    assert text.count("over today&#39;s limit of 50 invitations") == 13
+
+
+def staff_client(app):  # type: ignore[no-untyped-def]
+    staff = app.test_client()
+    make_user(email="staff@example.com", role="admin")
+    sign_in(staff, "staff@example.com")
+    return staff
+
+
+def test_whether_the_manager_takes_a_seat_is_set_per_team(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    staff = staff_client(app)
+    form = {"name": "Seatless", "seats": "2", "manager_email": "lead@seatless.example",
+            "billing": "manual", "csrf_token": csrf_token(staff, "/admin/teams/")}  # fmt: skip
+    assert staff.post("/admin/teams/", data=form).status_code == 303  # box unticked
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "Seated", "--seats", "2",
+                                                "--manager", "lead@seated.example", "--billing", "manual"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "CliSeatless", "--seats", "2",
+                                                "--manager", "lead@cli.example", "--billing", "manual",
+                                                "--no-manager-seat"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for email in ("lead@seatless.example", "lead@seated.example", "lead@cli.example"):
+        accept(app, email, invite_link(outbox, email))
+    db.session.expire_all()
+    used = {t.name: t.seats_used for t in db.session.scalars(select(Team))}
+    assert used == {"Seatless": 0, "Seated": 1, "CliSeatless": 0}
+
+
+def test_staff_run_a_team_from_its_page(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    memo = make_item(kind="memo", body=SENTINEL).url_path()
+    team = onboard(app, seats=3)
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    manager.post("/team/invites", data={"csrf_token": csrf_token(manager, "/team"),
+                                        "emails": "ana@acme.example pending@acme.example"})  # fmt: skip
+    member, _ = accept(app, "ana@acme.example", invite_link(outbox, "ana@acme.example"))
+    staff = staff_client(app)
+    assert f'/admin/teams/{team.id}"' in staff.get("/admin/teams/").get_data(as_text=True)
+    home = f"/admin/teams/{team.id}"
+    page = staff.get(home).get_data(as_text=True)
+    assert "2 of 3 used" in page and "ana@acme.example" in page and "pending@acme.example" in page
+    assert "Members have access until" in page
+    token = csrf_token(staff, home)
+
+    def post(path: str, **data: str):  # type: ignore[no-untyped-def]
+        return staff.post(home + path, data={"csrf_token": token, **data})
+
+    # Seats: never below those in use; a manual team's seats are set directly.
+    refused = post("/seats", seats="1")
+    assert refused.status_code == 400 and "Between 2 (seats in use)" in refused.get_data(
+        as_text=True
+    )
+    assert post("/seats", seats="5").status_code == 303
+    # Domains are checked; a public mail service is refused; paid-until moves members' access.
+    for bad, why in (("acme", "is not an email domain"), ("gmail.com", "public mail service")):
+        answer = post("/edit", name="Acme", domains=bad, paid_until="2027-12-31")
+        assert answer.status_code == 400 and why in answer.get_data(as_text=True)
+    assert (
+        post(
+            "/edit", name="Acme Corp", domains="@Acme.example", paid_until="2030-06-30"
+        ).status_code
+        == 303
+    )
+    db.session.expire_all()
+    assert (team.name, team.domains, team.seats) == ("Acme Corp", "acme.example", 5)
+    assert "30 June 2030" in member.get("/account").get_data(as_text=True)
+    # Managers: a member made one, a new one invited by mail.
+    ana = re.search(r"/members/(\d+)/manager", staff.get(home).get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    assert post(f"/members/{ana}/manager").status_code == 303
+    assert member.get("/team").status_code == 200
+    assert post("/managers", manager_email="new@acme.example").status_code == 303
+    assert "manage Acme Corp" in outbox("new@acme.example")[-1].subject
+    # Revoke a pending invitation; remove a member (access ends on the next request).
+    page = staff.get(home).get_data(as_text=True)
+    invite_id = re.search(r"/invites/(\d+)/revoke", page).group(1)  # type: ignore[union-attr]
+    assert post(f"/invites/{invite_id}/revoke").status_code == 303
+    assert post(f"/members/{ana}/remove").status_code == 303
+    assert SENTINEL not in member.get(memo).get_data(as_text=True)
+    # Every change is in the team's audit log, with staff as the actor.
+    actions = [e for e in db.session.scalars(select(audit.AuditEntry).where(
+        audit.AuditEntry.actor_email == "staff@example.com"))]  # fmt: skip
+    assert [e.action for e in actions] == ["team.seats_set", "team.edited", "team.manager_made",
+                                           "team.invited", "team.invite_revoked", "team.removed"]  # fmt: skip
+    assert all(e.team_id == team.id for e in actions)
+    assert actions[1].details["paid_until"][1] == "2030-06-30"
+    # One team's member under another team's page answers 404, and nothing changes.
+    other = onboard(app, name="Globex", manager="chief@globex.example")
+    boss = re.search(r"/members/(\d+)/remove", staff.get(home).get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    for action in ("remove", "manager"):
+        assert staff.post(f"/admin/teams/{other.id}/members/{boss}/{action}",
+                          data={"csrf_token": token}).status_code == 404  # fmt: skip
+    assert "boss@acme.example" in staff.get(home).get_data(as_text=True)

@@ -40,7 +40,8 @@ def staff_onboards(shop, **form: str):  # type: ignore[no-untyped-def]
     staff = shop.app.test_client()
     sign_in(staff, "staff@example.com")
     answer = staff.post(
-        "/admin/teams/", data={"csrf_token": csrf_token(staff, "/admin/teams/"), **form}
+        "/admin/teams/",
+        data={"csrf_token": csrf_token(staff, "/admin/teams/"), "manager_takes_seat": "y", **form},
     )
     assert answer.status_code == 303, answer.get_data(as_text=True)
     return shop.site.run(lambda: db.session.scalar(select(Team).order_by(Team.id.desc())).id)
@@ -123,6 +124,39 @@ def test_an_invoice_team_adds_seats_with_a_prorated_invoice_sent(shop) -> None: 
     assert sent
     portal = manager.post("/team/billing", data={"csrf_token": csrf_token(manager, "/team")})
     assert portal.status_code == 303 and "/portal/bps_" in portal.headers["Location"]
+
+
+def test_staff_change_an_invoice_teams_seats_in_stripe(shop) -> None:  # type: ignore[no-untyped-def]
+    team_id = staff_onboards(
+        shop, name="Hooli", seats="4", manager_email="gb@hooli.example", billing="invoice"
+    )
+    staff = shop.app.test_client()
+    sign_in(staff, "staff@example.com")
+    home = f"/admin/teams/{team_id}"
+    token = csrf_token(staff, home)
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    first_invoice = shop.emulator.store.objects[sub_id]["latest_invoice"]
+
+    def quantity() -> int:
+        return int(
+            shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["_items"][0]][
+                "quantity"
+            ]
+        )
+
+    # More seats: billed now, prorated, and the invoice sent (as when the manager adds them).
+    assert staff.post(home + "/seats", data={"csrf_token": token, "seats": "6"}).status_code == 303
+    proration = shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["latest_invoice"]]
+    assert quantity() == 6 and proration["id"] != first_invoice
+    assert proration["billing_reason"] == "subscription_update" and proration["status"] == "open"
+    # Fewer: billed from the next renewal, so no new invoice now.
+    assert staff.post(home + "/seats", data={"csrf_token": token, "seats": "5"}).status_code == 303
+    assert quantity() == 5
+    assert shop.emulator.store.objects[sub_id]["latest_invoice"] == proration["id"]
+    shop.settle()  # the invoices reach our mirror by webhook
+    page = staff.get(home).get_data(as_text=True)
+    assert "0 of 5 used" in page and "5 seats, period ends" in page and proration["id"] in page
+    assert f"https://dashboard.stripe.com/test/subscriptions/{sub_id}" in page
 
 
 def test_a_member_paying_for_themselves_is_offered_once_to_stop(shop) -> None:  # type: ignore[no-untyped-def]

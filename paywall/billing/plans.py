@@ -52,3 +52,16 @@ def by_lookup_key(lookup_key: str | None) -> Plan | None:
 def past_due_grace() -> timedelta:
     """How long a past-due subscription (or a team's) keeps access: PAST_DUE_GRACE_DAYS."""
     return timedelta(days=int(current_app.config["PAST_DUE_GRACE_DAYS"]))
+
+
+_DASHBOARD_PATHS = {"cus": "customers", "sub": "subscriptions", "in": "invoices", "evt": "events"}
+
+
+def dashboard_url(object_id: str | None) -> str | None:
+    """The Stripe dashboard page for a customer, subscription, invoice or event id (test-mode
+    pages when the key is a test key, as the emulator's is)."""
+    kind = (object_id or "").partition("_")[0]
+    if kind not in _DASHBOARD_PATHS:
+        return None
+    mode = "" if str(current_app.config["STRIPE_SECRET_KEY"]).startswith("sk_live_") else "test/"
+    return f"https://dashboard.stripe.com/{mode}{_DASHBOARD_PATHS[kind]}/{object_id}"

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from paywall.billing import service, webhooks
 from paywall.billing.account import summary
-from paywall.billing.plans import plans
+from paywall.billing.plans import dashboard_url, plans
 from paywall.extensions import csrf, db
 
 bp = Blueprint("billing", __name__)
@@ -62,6 +62,9 @@ def stripe_webhook() -> tuple[str, int]:
     except Exception:  # recorded on the stored event; Stripe will deliver it again
         return "failed; will be retried", 500
     return outcome, 200
+
+
+bp.add_app_template_global(dashboard_url)
 
 
 @bp.app_template_global()

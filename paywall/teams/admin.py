@@ -1,4 +1,5 @@
-"""Staff screens for teams: requests from /teams, onboarding, the audit log."""
+"""Staff screens for teams: requests from /teams, onboarding, each team's page (members, billing,
+seats, domains, managers), the audit log."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from paywall.accounts.forms import BaseForm, email_field
 from paywall.admin.views import staff_only
 from paywall.errors import ValidationError
 from paywall.extensions import db
-from paywall.teams import service
+from paywall.teams import service, staff
 from paywall.teams.models import Team, TeamRequest
 
 bp = Blueprint("admin_teams", __name__, url_prefix="/admin/teams")
@@ -67,6 +68,7 @@ def index() -> Page:
         )
         if paid_until
         else None,
+        manager_takes_seat=form.manager_takes_seat.data,
     )
     try:
         team = service.create_team(spec, current_user)
@@ -106,3 +108,108 @@ def requests() -> str:
         db.session.scalars(select(TeamRequest).order_by(TeamRequest.created_at.desc()).limit(200))
     )
     return render_template("admin/team_requests.html", requests=found)
+
+
+class EditForm(BaseForm):
+    name = StringField("Team name", validators=[InputRequired("Name the team.")])
+    domains = StringField("Allowed email domains (comma-separated)")
+    paid_until = DateField("Paid until (manual teams)", validators=[Optional()])
+
+
+class SeatsForm(BaseForm):
+    seats = IntegerField("Seats paid for", validators=[InputRequired("How many seats?")])
+
+
+class ManagerForm(BaseForm):
+    manager_email = email_field("Invite a manager")
+
+
+@bp.get("/<int:team_id>")
+def team(team_id: int) -> Page:
+    found = staff.get(team_id)
+    return _team_page(found, notice=request.args.get("notice"))
+
+
+def _team_page(team: Team, status: int = 200, **forms: BaseForm | str | None) -> Page:
+    edit = forms.pop("edit", None) or EditForm(
+        formdata=None, name=team.name, domains=", ".join(team.domain_list()),
+        paid_until=team.paid_until.date() if team.paid_until else None,
+    )  # fmt: skip
+    seats = forms.pop("seats", None) or SeatsForm(formdata=None, seats=team.seats)
+    manager = forms.pop("manager", None) or ManagerForm(formdata=None)
+    page = render_template(
+        "admin/team.html", edit=edit, seats=seats, manager=manager, **forms,
+        **staff.detail(team), access_in_words=staff.access_in_words,
+    )  # fmt: skip
+    return page, status
+
+
+def _done(team: Team, notice: str) -> Response:
+    db.session.commit()
+    return redirect(url_for("admin_teams.team", team_id=team.id, notice=notice), code=303)
+
+
+@bp.post("/<int:team_id>/edit")
+def edit(team_id: int) -> Page:
+    found, form = staff.get(team_id), EditForm()
+    if not form.validate():
+        return _team_page(found, 400, edit=form)
+    day = form.paid_until.data
+    paid_until = datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC) if day else None
+    try:
+        staff.edit(found, staff.Changes(form.name.data, form.domains.data or "", paid_until),
+                   current_user)  # fmt: skip
+    except ValidationError as error:
+        db.session.rollback()
+        form.add_error(error)
+        return _team_page(staff.get(team_id), 400, edit=form)
+    return _done(found, "edited")
+
+
+@bp.post("/<int:team_id>/seats")
+def seats(team_id: int) -> Page:
+    found, form = staff.get(team_id), SeatsForm()
+    if not form.validate():
+        return _team_page(found, 400, seats=form)
+    try:
+        staff.set_seats(found, form.seats.data, current_user)
+    except ValidationError as error:
+        db.session.rollback()
+        form.add_error(error)
+        return _team_page(staff.get(team_id), 400, seats=form)
+    return _done(found, "seats")
+
+
+@bp.post("/<int:team_id>/managers")
+def invite_manager(team_id: int) -> Page:
+    found, form = staff.get(team_id), ManagerForm()
+    if not form.validate():
+        return _team_page(found, 400, manager=form)
+    try:
+        staff.invite_manager(found, form.manager_email.data, current_user)
+    except ValidationError as error:
+        db.session.rollback()
+        form.add_error(error)
+        return _team_page(staff.get(team_id), 400, manager=form)
+    return _done(found, "manager-invited")
+
+
+@bp.post("/<int:team_id>/members/<int:member_id>/manager")
+def make_manager(team_id: int, member_id: int) -> Response:
+    found = staff.get(team_id)
+    staff.make_manager(found, member_id, current_user)
+    return _done(found, "manager-made")
+
+
+@bp.post("/<int:team_id>/members/<int:member_id>/remove")
+def remove_member(team_id: int, member_id: int) -> Response:
+    found = staff.get(team_id)
+    service.remove(found, member_id, current_user)
+    return _done(found, "removed")
+
+
+@bp.post("/<int:team_id>/invites/<int:invite_id>/revoke")
+def revoke_invite(team_id: int, invite_id: int) -> Response:
+    found = staff.get(team_id)
+    service.revoke(found, invite_id, current_user)
+    return _done(found, "revoked")

@@ -19,14 +19,25 @@ teams_cli = AppGroup("teams", help="Team plans.")
     show_default=True,
 )
 @click.option("--domain", "domains", multiple=True, help="An allowed email domain (repeatable).")
-def create(name: str, seats: int, manager: str, billing: str, domains: tuple[str, ...]) -> None:
+@click.option(
+    "--manager-seat/--no-manager-seat",
+    default=True,
+    show_default=True,
+    help="Whether the manager takes one of the paid seats.",
+)
+def create(
+    name: str, seats: int, manager: str, billing: str, domains: tuple[str, ...], manager_seat: bool
+) -> None:
     """Onboard a team: billing in Stripe (or manual), and the manager's invitation."""
     from paywall.errors import ValidationError
     from paywall.extensions import db
     from paywall.teams.service import Onboarding, create_team
 
     try:
-        team = create_team(Onboarding(name, seats, manager, billing, ",".join(domains)), staff=None)
+        spec = Onboarding(
+            name, seats, manager, billing, ",".join(domains), manager_takes_seat=manager_seat
+        )
+        team = create_team(spec, staff=None)
     except ValidationError as error:
         raise click.ClickException(error.message) from None
     db.session.commit()

@@ -3,13 +3,14 @@ joining a seat, removing a member. Every action goes into the audit log."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from paywall import audit, clock
 from paywall.accounts.emails import normalise_email
@@ -17,13 +18,16 @@ from paywall.accounts.models import User
 from paywall.accounts.service import refresh_access
 from paywall.accounts.tokens import hash_token
 from paywall.billing import gateway, plans, sync
-from paywall.errors import Conflict, NotFound, TokenInvalid, ValidationError
+from paywall.errors import Conflict, NotFound, TokenInvalid, TooManyRequests, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.teams.models import BILLING_MODES, Team, TeamInvite, TeamMember
 from paywall.teams.seats import claim_seat, refresh_members, release_seat
 
 INVITE_LIFETIME = timedelta(days=14)
+# Invitations are mail we send for a manager; these keep a team page from being a mail cannon.
+RESEND_AFTER = timedelta(minutes=10)  # per address: no new invitation mail sooner than this
+INVITES_PER_DAY_FLOOR = 50  # per team and rolling day: the larger of this and twice the seats
 MAX_SEATS = 10_000
 INVITE_INVALID = (
     "This invitation is not valid: it was used, revoked or has expired. "
@@ -51,13 +55,64 @@ def check(spec: Onboarding) -> Onboarding:
     if spec.billing not in BILLING_MODES:
         raise ValidationError("Billing must be invoice, card or manual.", field="billing")
     manager = normalise_email(spec.manager_email, field="manager_email")
-    domains = ",".join(d.strip().lower().lstrip("@") for d in spec.domains.split(",") if d.strip())
+    domains = ",".join(check_domains(spec.domains))
     paid_until = spec.paid_until
     if spec.billing == "manual" and paid_until is None:
         paid_until = clock.now() + timedelta(days=365)
     return Onboarding(
         name, spec.seats, manager, spec.billing, domains, paid_until, spec.manager_takes_seat
     )
+
+
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# Domain join would open a team to the whole world at these.
+PUBLIC_MAIL_DOMAINS = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "ymail.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.net",
+        "gmx.de",
+        "mail.com",
+        "yandex.com",
+        "zoho.com",
+        "fastmail.com",
+        "hey.com",
+        "web.de",
+    ]
+)
+
+
+def check_domains(text: str) -> list[str]:
+    """Allowed email domains from 'acme.com, @acme.co.uk': lower-cased, each checked."""
+    found: list[str] = []
+    for raw in text.replace(";", ",").replace(" ", ",").split(","):
+        domain = raw.strip().lower().lstrip("@")
+        if not domain:
+            continue
+        if not _DOMAIN.match(domain):
+            raise ValidationError(f"{domain[:60]} is not an email domain.", field="domains")
+        if domain in PUBLIC_MAIL_DOMAINS:
+            raise ValidationError(
+                f"{domain} is a public mail service: anyone could join.", field="domains"
+            )
+        if domain not in found:
+            found.append(domain)
+    if len(",".join(found)) > 500:
+        raise ValidationError("Too many domains (500 characters at most).", field="domains")
+    return found
 
 
 def create_team(spec: Onboarding, staff: User | None) -> Team:
@@ -179,6 +234,18 @@ def invite(
 ) -> list[tuple[str, str | None]]:
     """Invite addresses; returns (address, None) for each sent and (address, why) for each not."""
     report: list[tuple[str, str | None]] = []
+    daily_cap = max(INVITES_PER_DAY_FLOOR, 2 * team.seats)
+    sent_today = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(TeamInvite)
+            .where(
+                TeamInvite.team_id == team.id,
+                TeamInvite.created_at > clock.now() - timedelta(days=1),
+            )
+        )
+        or 0
+    )
     for raw in emails:
         try:
             email = normalise_email(raw)
@@ -188,6 +255,16 @@ def invite(
         if _member(team.id, email) is not None:
             report.append((email, "already a member of this team"))
             continue
+        earlier = _pending_for(team.id, email)
+        if earlier is not None and earlier.created_at > clock.now() - RESEND_AFTER:
+            report.append((email, "invited a few minutes ago; try again later"))
+            continue
+        if sent_today >= daily_cap:
+            report.append((email, f"over today's limit of {daily_cap} invitations for the team"))
+            continue
+        if earlier is not None:  # one valid link per address: the newest
+            earlier.revoked_at = clock.now()
+        sent_today += 1
         token = secrets.token_urlsafe(32)
         db.session.add(
             TeamInvite(
@@ -223,6 +300,22 @@ def _mail_invite(team: Team, email: str, token: str, role: str) -> None:
     )
 
 
+def _pending_for(team_id: int, email: str) -> TeamInvite | None:
+    found: TeamInvite | None = db.session.scalar(
+        select(TeamInvite)
+        .where(
+            TeamInvite.team_id == team_id,
+            TeamInvite.email == email,
+            TeamInvite.used_at.is_(None),
+            TeamInvite.revoked_at.is_(None),
+            TeamInvite.expires_at > clock.now(),
+        )
+        .order_by(TeamInvite.created_at.desc())
+        .limit(1)
+    )
+    return found
+
+
 def _member(team_id: int, email: str) -> TeamMember | None:
     found: TeamMember | None = db.session.scalar(
         select(TeamMember)
@@ -239,6 +332,10 @@ def peek_invite(token: str) -> TeamInvite:
     if found is None or found.used_at or found.revoked_at or found.expires_at <= clock.now():
         raise TokenInvalid(INVITE_INVALID)
     return found
+
+
+class TooSoon(TooManyRequests):
+    """An invitation mail refused by the limits above: answered 429 with this message."""
 
 
 class TeamFull(Conflict):
@@ -357,9 +454,11 @@ def revoke(team: Team, invite_id: int, actor: User) -> None:
 
 
 def resend(team: Team, invite_id: int, actor: User) -> None:
+    """A fresh link by mail (the old one stops working), within invite()'s limits."""
     found = _pending(team, invite_id)
-    found.revoked_at = clock.now()
-    invite(team, [found.email], actor, role=found.role)
+    [(_, refused)] = invite(team, [found.email], actor, role=found.role)
+    if refused is not None:
+        raise TooSoon(f"Not sent again to {found.email}: {refused}.")
 
 
 def _pending(team: Team, invite_id: int) -> TeamInvite:

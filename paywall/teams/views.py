@@ -124,8 +124,12 @@ def revoke(invite_id: int) -> Response:
 
 @bp.post("/team/invites/<int:invite_id>/resend")
 @login_required
-def resend(invite_id: int) -> Response:
-    return _action(service.resend, invite_id, "resend")
+def resend(invite_id: int) -> Page:
+    try:
+        return _action(service.resend, invite_id, "resend")
+    except service.TooSoon as error:
+        db.session.rollback()
+        return _manage_page(service.managed_team(current_user), 429, error=error.message)
 
 
 @bp.post("/team/members/<int:member_id>/remove")
