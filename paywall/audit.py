@@ -15,7 +15,11 @@ from paywall.extensions import db
 
 class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_team_created", "team_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_team_created", "team_id", "created_at"),
+        Index("ix_audit_log_subject_created", "subject_id", "created_at"),
+        Index("ix_audit_log_actor_created", "actor_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -23,6 +27,8 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
     action: Mapped[str] = mapped_column(String(60), index=True)
     target: Mapped[str | None] = mapped_column(String(254))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # The member the action was about (for their timeline), when it was about one.
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
 
@@ -33,6 +39,7 @@ def record(
     target: str | None = None,
     *,
     team_id: int | None = None,
+    subject: Any = None,
     **details: Any,
 ) -> AuditEntry:
     """Append one entry (in the caller's transaction). Entries are never updated or deleted."""
@@ -42,6 +49,7 @@ def record(
         action=action,
         target=target,
         team_id=team_id,
+        subject_id=getattr(subject, "id", None),
         details=details,
         created_at=clock.now(),
     )

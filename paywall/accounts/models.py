@@ -17,6 +17,14 @@ STAFF_ROLES = frozenset({"admin"})
 
 class User(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "users"
+    __table_args__ = (
+        # The dashboard counts premium members by source from this index alone.
+        Index("ix_users_access", "access_premium", "access_source", "access_until"),
+        # Staff search by email prefix: PostgreSQL needs pattern ops for LIKE 'abc%' under a
+        # non-C collation (SQLite searches the plain email index by range instead).
+        Index("ix_users_email_pattern", "email", postgresql_ops={"email": "text_pattern_ops"}),
+        Index("ix_users_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored trimmed and lower-cased, so the unique index is case-insensitive on every database.
@@ -87,6 +95,21 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class AccessChange(db.Model):  # type: ignore[name-defined,misc]
+    """Each change of a member's stored access decision, for their timeline on the staff page.
+    Written by accounts.service.refresh_access, the one place the decision is stored."""
+
+    __tablename__ = "access_changes"
+    __table_args__ = (Index("ix_access_changes_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    premium: Mapped[bool] = mapped_column()
+    source: Mapped[str | None] = mapped_column(String(20))
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CompGrant(db.Model):  # type: ignore[name-defined,misc]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from paywall import access, clock, jobs
 from paywall.accounts import tokens
 from paywall.accounts.emails import normalise_email
-from paywall.accounts.models import CompGrant, User
+from paywall.accounts.models import AccessChange, CompGrant, User
 from paywall.accounts.passwords import check_policy, hash_password, verify_password
 from paywall.errors import TokenInvalid, ValidationError
 from paywall.extensions import db
@@ -233,6 +233,10 @@ def refresh_access(user: User) -> access.Access:
     """Recompute and store the access decision; call whenever one of the grants changes."""
     now = clock.now()
     decision = access.decide(grants_for(user), now)
+    stored = (user.access_premium, user.access_source, user.access_until)
+    if user.id is not None and stored != (decision.premium, decision.source, decision.until):
+        db.session.add(AccessChange(user_id=user.id, created_at=now, premium=decision.premium,
+                                    source=decision.source, until=decision.until))  # fmt: skip
     user.access_premium = decision.premium
     user.access_source = decision.source
     user.access_until = decision.until

@@ -19,7 +19,14 @@ from paywall.extensions import db
 
 class Subscription(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "subscriptions"
-    __table_args__ = (Index("ix_subscriptions_user_status", "user_id", "status"),)
+    __table_args__ = (
+        Index("ix_subscriptions_user_status", "user_id", "status"),
+        # The dashboard's counts and daily charts.
+        Index("ix_subscriptions_trial_start", "trial_start"),
+        Index("ix_subscriptions_paid_since", "paid_since"),
+        Index("ix_subscriptions_ended_at", "ended_at"),
+        Index("ix_subscriptions_status_plan", "status", "plan", "quantity"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True, index=True)
@@ -39,6 +46,9 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When the subscription turned past_due (our grace period counts from here).
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When it first paid: the trial's end for a converted trial, else its start. Never cleared,
+    # so conversions and churn can be counted after it ends.
+    paid_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     trial_started_mail_sent: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
@@ -67,9 +77,15 @@ class StripeEvent(db.Model):  # type: ignore[name-defined,misc]
     """Every webhook delivery we accepted, stored by event id: duplicates change nothing."""
 
     __tablename__ = "stripe_events"
-    __table_args__ = (Index("ix_stripe_events_status_received", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_stripe_events_status_received", "status", "received_at"),
+        Index("ix_stripe_events_customer_created", "customer_id", "created"),
+        Index("ix_stripe_events_received", "received_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The Stripe customer the event is about, for a member's timeline (None when it has none).
+    customer_id: Mapped[str | None] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(100), index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

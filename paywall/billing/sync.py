@@ -84,6 +84,8 @@ def apply_subscription(sub: Any) -> Subscription | None:
     row.cancel_at_period_end = bool(sub.cancel_at_period_end)
     row.cancel_at, row.canceled_at = moment(sub.cancel_at), moment(sub.canceled_at)
     row.ended_at = moment(sub.ended_at)
+    if row.paid_since is None and sub.status == "active":
+        row.paid_since = row.trial_end or moment(sub.start_date) or row.current_period_start
     row.past_due_since = (
         (row.past_due_since if was_past_due else clock.now()) if sub.status == "past_due" else None
     )

@@ -59,6 +59,7 @@ def receive(payload: bytes, signature: str | None) -> str:
             type=event.type,
             payload=data,
             created=datetime.fromtimestamp(event.created, UTC),
+            customer_id=customer_of(data),
         )
         db.session.add(stored)
         try:
@@ -67,6 +68,19 @@ def receive(payload: bytes, signature: str | None) -> str:
             db.session.rollback()
             return "duplicate"
     return apply(stored, replay=False)
+
+
+def customer_of(event: dict[str, Any]) -> str | None:
+    """The customer an event is about: its object's `customer`, or the customer itself."""
+    found = event.get("data", {}).get("object", {})
+    if not isinstance(found, dict):
+        return None
+    customer = found.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if customer is None and found.get("object") == "customer":
+        customer = found.get("id")
+    return str(customer)[:255] if customer else None
 
 
 def apply(stored: StripeEvent, *, replay: bool) -> str:
@@ -87,8 +101,9 @@ def apply(stored: StripeEvent, *, replay: bool) -> str:
         failed = db.session.get(StripeEvent, event_id)
         if failed is None:  # the row itself was rolled back: store it again, failed
             failed = StripeEvent(
-                id=event_id, type=stored.type, payload=stored.payload, created=stored.created
-            )
+                id=event_id, type=stored.type, payload=stored.payload, created=stored.created,
+                customer_id=customer_of(stored.payload),
+            )  # fmt: skip
             db.session.add(failed)
         failed.status, failed.attempts = "failed", (failed.attempts or 0) + 1
         failed.error = f"{type(error).__name__}: {error}"[:4000]
