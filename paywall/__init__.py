@@ -43,6 +43,7 @@ def register_extensions(app: Flask) -> None:
     import paywall.accounts.jobs
     import paywall.audit
     import paywall.billing.models
+    import paywall.billing.webhooks
     import paywall.content.models
     import paywall.content.registrations
     import paywall.newsletters.models
@@ -53,6 +54,8 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from paywall.accounts.views import bp as accounts
     from paywall.admin.content import bp as admin_content
+    from paywall.admin.logs import bp as admin_logs
+    from paywall.admin.members import bp as admin_members
     from paywall.admin.views import bp as admin
     from paywall.api.views import bp as api
     from paywall.billing.views import bp as billing
@@ -78,6 +81,8 @@ def register_blueprints(app: Flask) -> None:
         api,
         admin,
         admin_content,
+        admin_members,
+        admin_logs,
         admin_newsletters,
         ops,
     ):

@@ -1,4 +1,5 @@
-"""Complimentary access: staff give a member premium, with an end date and a reason."""
+"""Complimentary access: staff give a member premium, with an end date and a reason. Both
+granting and ending go into the audit log."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from paywall import clock
+from paywall import audit, clock
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import CompGrant, User
 from paywall.accounts.service import find_user, refresh_access
@@ -30,6 +31,8 @@ def grant_comp(email: str, *, until: datetime | None, reason: str, staff: User |
     db.session.add(grant)
     db.session.flush()
     refresh_access(user)
+    audit.record(staff, "member.comp_granted", user.email, subject=user, reason=grant.reason,
+                 until=until.date().isoformat() if until else None)  # fmt: skip
     return grant
 
 
@@ -47,4 +50,6 @@ def end_comps(user: User, *, staff: User | None) -> int:
         ended += 1
     db.session.flush()
     refresh_access(user)
+    if ended:
+        audit.record(staff, "member.comp_ended", user.email, subject=user, grants=ended)
     return ended

@@ -112,6 +112,20 @@ class AccessChange(db.Model):  # type: ignore[name-defined,misc]
     until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class SignIn(db.Model):  # type: ignore[name-defined,misc]
+    """Each successful sign-in, for the member's history on the staff page."""
+
+    __tablename__ = "signins"
+    __table_args__ = (Index("ix_signins_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    method: Mapped[str] = mapped_column(String(10))  # password | link | code
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
 class CompGrant(db.Model):  # type: ignore[name-defined,misc]
     """Complimentary premium access given by staff, until `ends_at` (None: no end).
 

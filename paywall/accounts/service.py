@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import has_request_context, request
 from sqlalchemy import select
 
 from paywall import access, clock, jobs
 from paywall.accounts import tokens
 from paywall.accounts.emails import normalise_email
-from paywall.accounts.models import AccessChange, CompGrant, User
+from paywall.accounts.models import AccessChange, CompGrant, SignIn, User
 from paywall.accounts.passwords import check_policy, hash_password, verify_password
 from paywall.errors import TokenInvalid, ValidationError
 from paywall.extensions import db
@@ -67,8 +68,13 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
-def record_signin(user: User) -> None:
-    user.last_signin_at = clock.now()
+def record_signin(user: User, method: str) -> None:
+    now = clock.now()
+    user.last_signin_at = now
+    # Where it came from, when there is a request (staff read this to spot a shared account).
+    ip = request.remote_addr if has_request_context() else None
+    agent = request.user_agent.string[:200] if has_request_context() else None
+    db.session.add(SignIn(user_id=user.id, created_at=now, method=method, ip=ip, user_agent=agent))
 
 
 def peek_token(raw: str, purposes: tuple[str, ...]) -> User:
@@ -80,7 +86,7 @@ def signin_with_link(raw: str) -> SignedIn:
     """Spend a sign-in or verification link; it proves the mailbox, so the email is verified."""
     token = tokens.find_live(raw, SIGNIN_PURPOSES)
     tokens.use(token)
-    return _signed_in_by_mail(token.user, token.next_path)
+    return _signed_in_by_mail(token.user, token.next_path, "link")
 
 
 def signin_with_code(email: str, code: str, max_attempts: int) -> SignedIn:
@@ -99,10 +105,10 @@ def signin_with_code(email: str, code: str, max_attempts: int) -> SignedIn:
         tokens.use(token)
     except TokenInvalid as error:
         raise ValidationError(error.message, field="code") from None
-    return _signed_in_by_mail(user, token.next_path)
+    return _signed_in_by_mail(user, token.next_path, "code")
 
 
-def _signed_in_by_mail(user: User, next_path: str | None) -> SignedIn:
+def _signed_in_by_mail(user: User, next_path: str | None, method: str) -> SignedIn:
     if not user.is_active:
         raise TokenInvalid(tokens.INVALID_MESSAGE)
     if user.email_verified_at is None:
@@ -110,7 +116,7 @@ def _signed_in_by_mail(user: User, next_path: str | None) -> SignedIn:
     # One mail's link and code are one credential: using either ends every sign-in mail sent.
     for purpose in SIGNIN_PURPOSES:
         tokens.revoke_all(user, purpose)
-    record_signin(user)
+    record_signin(user, method)
     return SignedIn(user=user, next_path=next_path)
 
 

@@ -60,7 +60,7 @@ def signin() -> Page:
         user = service.authenticate(form.email.data, form.password.data)
     except ValidationError as error:
         return _invalid("accounts/signin.html", form, error)
-    service.record_signin(user)
+    service.record_signin(user, "password")
     db.session.commit()
     start_session(user, remember=bool(form.remember.data))
     return redirect(safe_next(form.next.data), code=303)

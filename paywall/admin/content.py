@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as Redirect
 
-from paywall import access, clock
+from paywall import access, audit, clock
 from paywall.admin.forms import ContentForm
 from paywall.admin.views import staff_only
 from paywall.content import markdown, service
@@ -73,6 +74,8 @@ def _edit(item: ContentItem | None) -> Page:
             form.fields_for_service("published" if action == "publish" else "draft"), item=item
         )
         _attach_upload(form, saved)
+        audit.record(current_user, "content.created" if item is None else "content.saved",
+                     saved.slug, kind=saved.kind, status=saved.status)  # fmt: skip
     except ValidationError as error:
         db.session.rollback()
         form.add_error(error)
@@ -104,13 +107,16 @@ def publish(item_id: int) -> Redirect:
     item.status = "published"
     if item.published_at is None or item.published_at > now:
         item.published_at = now
+    audit.record(current_user, "content.published", item.slug, kind=item.kind)
     db.session.commit()
     return redirect(url_for("admin_content.index"), code=303)
 
 
 @bp.post("/<int:item_id>/unpublish")
 def unpublish(item_id: int) -> Redirect:
-    _item(item_id).status = "draft"
+    item = _item(item_id)
+    item.status = "draft"
+    audit.record(current_user, "content.unpublished", item.slug, kind=item.kind)
     db.session.commit()
     return redirect(url_for("admin_content.index"), code=303)
 

@@ -13,7 +13,9 @@ from paywall import clock
 from paywall.accounts.comp import end_comps, grant_comp, running_comps
 from paywall.accounts.models import CompGrant, User
 from paywall.accounts.service import find_user
-from paywall.admin import forms
+from paywall.admin import charts as charts_svg
+from paywall.admin import dashboard, forms
+from paywall.billing.plans import money
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.mail.models import OutboxMail
@@ -34,14 +36,25 @@ bp.before_request(staff_only)
 
 @bp.get("/")
 def index() -> str:
-    counts = {
-        "members": db.session.scalar(select(func.count(User.id))),
-        "premium": db.session.scalar(select(func.count(User.id)).where(User.access_premium)),
-        "queued_mail": db.session.scalar(
-            select(func.count(OutboxMail.id)).where(OutboxMail.status == "queued")
-        ),
+    now = clock.now()
+    series = dashboard.daily(now)
+    charts = {
+        name: charts_svg.bars(points, f"{label} per day, last {dashboard.CHART_DAYS} days")
+        for (name, points), label in zip(
+            series.items(), ("Trials started", "Conversions", "Cancellations"), strict=True
+        )
     }
-    return render_template("admin/index.html", counts=counts)
+    queued_mail = db.session.scalar(
+        select(func.count(OutboxMail.id)).where(OutboxMail.status == "queued")
+    )
+    return render_template(
+        "admin/index.html",
+        figures=dashboard.figures(now),
+        charts=charts,
+        totals={name: sum(count for _, count in points) for name, points in series.items()},
+        queued_mail=queued_mail,
+        money=money,
+    )
 
 
 @bp.route("/comp", methods=["GET", "POST"])

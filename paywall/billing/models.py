@@ -23,6 +23,7 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_subscriptions_user_status", "user_id", "status"),
         # The dashboard's counts and daily charts.
         Index("ix_subscriptions_trial_start", "trial_start"),
+        Index("ix_subscriptions_trial_end", "trial_end"),
         Index("ix_subscriptions_paid_since", "paid_since"),
         Index("ix_subscriptions_ended_at", "ended_at"),
         Index("ix_subscriptions_status_plan", "status", "plan", "quantity"),

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from paywall import clock
+from paywall import clock, jobs
 from paywall.accounts.models import User
 from paywall.billing import gateway, mails, sync
 from paywall.billing.models import StripeEvent
@@ -126,6 +126,14 @@ def replay(*, failed_only: bool = False, event_id: str | None = None) -> list[tu
         except Exception as error:  # recorded on the event by apply()
             outcomes.append((stored.id, f"failed: {error}"))
     return outcomes
+
+
+@jobs.job("billing.replay_failed")
+def replay_failed(payload: dict[str, Any]) -> None:
+    """Staff's "replay all failed" runs here, in the worker: there may be many."""
+    outcomes = replay(failed_only=True)
+    still = sum(1 for _, outcome in outcomes if outcome.startswith("failed"))
+    log.info("replayed %d failed stripe event(s); %d still failing", len(outcomes), still)
 
 
 def _user(customer_id: Any) -> User | None:

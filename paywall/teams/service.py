@@ -379,7 +379,7 @@ def join(team: Team, user: User, role: str = "member") -> TeamMember:
     member.joined_at = clock.now()
     db.session.flush()
     refresh_access(user)
-    audit.record(user, "team.joined", user.email, team_id=team.id, role=role)
+    audit.record(user, "team.joined", user.email, team_id=team.id, subject=user, role=role)
     return member
 
 
@@ -443,7 +443,7 @@ def remove(team: Team, member_id: int, actor: User) -> User:
     assert user is not None
     db.session.flush()
     refresh_access(user)
-    audit.record(actor, "team.removed", user.email, team_id=team.id)
+    audit.record(actor, "team.removed", user.email, team_id=team.id, subject=user)
     return user
 
 
@@ -674,5 +674,5 @@ def end_own_at_period_end(user: User) -> None:
         ),
         "ending your own subscription",
     )
-    audit.record(user, "member.ended_own_for_team", user.email)
+    audit.record(user, "member.ended_own_for_team", user.email, subject=user)
     sync.sync_subscription(sub_id)

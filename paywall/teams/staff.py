@@ -142,7 +142,8 @@ def make_manager(team: Team, member_id: int, actor: User) -> None:
         return
     member.role = "manager"
     user = db.session.get(User, member.user_id)
-    audit.record(actor, "team.manager_made", getattr(user, "email", None), team_id=team.id)
+    audit.record(actor, "team.manager_made", getattr(user, "email", None), team_id=team.id,
+                 subject=user)  # fmt: skip
 
 
 def access_in_words(grant: access.Grant | None) -> str:

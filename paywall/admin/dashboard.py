@@ -1,0 +1,148 @@
+"""The staff dashboard's figures: members, premium access by source, trials and conversions,
+revenue, churn and team seats, and daily series for the charts.
+
+Every figure is one aggregate query on indexed columns, so the page stays fast with a million
+members (bench/scale.py measures it). Definitions, as the page states them:
+
+- a trial *converts* when its subscription first pays (`paid_since`, set at the trial's end);
+- the conversion rate is, of the trials that ended in the window, the share that converted;
+- a *cancellation* is a paying subscription that ended in the window; churn is cancellations
+  over the subscriptions paying at the window's start;
+- ARR is the yearly price times seats of every active or past-due subscription.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from paywall.accounts.models import User
+from paywall.billing import plans
+from paywall.billing.models import Subscription
+from paywall.extensions import db
+from paywall.teams.models import Team
+
+WINDOW = timedelta(days=30)
+CHART_DAYS = 90
+PREMIUM_SOURCES = ("trial", "subscription", "team", "comp", "staff")
+
+
+@dataclass(frozen=True)
+class Figures:
+    members: int
+    premium: dict[str, int]  # by source, every source present
+    trials_started: int
+    trials_ended: int
+    trials_converted: int
+    conversions: int  # trials that converted in the window, whenever they started
+    arr_cents: int
+    cancellations: int
+    paying_at_start: int
+    teams: int
+    seats_paid: int
+    seats_used: int
+
+    @property
+    def premium_total(self) -> int:
+        return sum(self.premium.values())
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return self.trials_converted / self.trials_ended if self.trials_ended else None
+
+    @property
+    def churn_rate(self) -> float | None:
+        return self.cancellations / self.paying_at_start if self.paying_at_start else None
+
+    @property
+    def mrr_cents(self) -> int:
+        return round(self.arr_cents / 12)
+
+
+def figures(now: datetime) -> Figures:
+    start = now - WINDOW
+    premium = dict.fromkeys(PREMIUM_SOURCES, 0)
+    running = or_(User.access_until.is_(None), User.access_until > now)
+    for source, count in db.session.execute(
+        select(User.access_source, func.count())
+        .where(User.access_premium.is_(True), running)
+        .group_by(User.access_source)
+    ):
+        premium[source or "unknown"] = count
+    subs = Subscription
+    ended = and_(subs.trial_end >= start, subs.trial_end <= now)
+    teams = db.session.execute(
+        select(func.count(Team.id), func.sum(Team.seats), func.sum(Team.seats_used))
+    ).one()
+    return Figures(
+        members=int(db.session.scalar(select(func.count(User.id))) or 0),
+        premium=premium,
+        trials_started=_subscriptions(subs.trial_start >= start),
+        trials_ended=_subscriptions(ended),
+        trials_converted=_subscriptions(ended, subs.paid_since.is_not(None)),
+        conversions=_subscriptions(subs.trial_start.is_not(None), subs.paid_since >= start),
+        arr_cents=_arr(),
+        cancellations=_subscriptions(subs.paid_since.is_not(None), subs.ended_at >= start),
+        paying_at_start=_subscriptions(
+            subs.paid_since < start, or_(subs.ended_at.is_(None), subs.ended_at >= start)
+        ),
+        teams=teams[0] or 0,
+        seats_paid=int(teams[1] or 0),
+        seats_used=int(teams[2] or 0),
+    )
+
+
+def _subscriptions(*conditions: Any) -> int:
+    query = select(func.count()).select_from(Subscription).where(*conditions)
+    return int(db.session.scalar(query) or 0)
+
+
+def _arr() -> int:
+    """Yearly revenue of what is running now, from our plans' prices (Stripe has the same)."""
+    known = plans.plans()
+    total = 0
+    for key, seats in db.session.execute(
+        select(Subscription.plan, func.sum(Subscription.quantity))
+        .where(Subscription.status.in_(("active", "past_due")))
+        .group_by(Subscription.plan)
+    ):
+        plan = known.get(key)
+        if plan is not None:
+            total += plan.amount * int(seats or 0) * (12 if plan.interval == "month" else 1)
+    return total
+
+
+def daily(now: datetime, days: int = CHART_DAYS) -> dict[str, list[tuple[date, int]]]:
+    """Trials started, conversions and cancellations per UTC day, oldest first, zeros kept."""
+    first = (now - timedelta(days=days - 1)).date()
+    since = datetime.combine(first, datetime.min.time(), now.tzinfo)
+    subs = Subscription
+    series = {
+        "trials": _per_day(subs.trial_start, since),
+        "conversions": _per_day(subs.paid_since, since, subs.trial_start.is_not(None)),
+        "cancellations": _per_day(subs.ended_at, since, subs.paid_since.is_not(None)),
+    }
+    days_list = [first + timedelta(days=n) for n in range(days)]
+    return {name: [(d, counts.get(d, 0)) for d in days_list] for name, counts in series.items()}
+
+
+def _per_day(column: Any, since: datetime, *extra: Any) -> dict[date, int]:
+    day = _utc_day(column)
+    rows = db.session.execute(
+        select(day, func.count()).select_from(Subscription)
+        .where(column >= since, *extra).group_by(day)
+    )  # fmt: skip
+    return {_as_date(value): count for value, count in rows}
+
+
+def _utc_day(column: Any) -> Any:
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite stores UTC without a zone: date() reads it as it is
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,124 @@
+"""Staff screens for members: search, the member page, and what staff may do from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+from wtforms import DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
+
+from paywall.accounts.forms import BaseForm
+from paywall.accounts.models import User
+from paywall.admin.views import staff_only
+from paywall.billing.plans import money
+from paywall.errors import ValidationError
+from paywall.extensions import db
+from paywall.members import actions, profile
+
+bp = Blueprint("admin_members", __name__, url_prefix="/admin/members")
+bp.before_request(staff_only)
+
+Page = Response | str | tuple[str, int]
+
+
+class CompForm(BaseForm):
+    until = DateField("Until (inclusive; empty for no end)", validators=[Optional()])
+    reason = StringField(
+        "Reason", validators=[InputRequired("Say why."), Length(max=300, message="Keep it short.")]
+    )
+
+
+class RoleForm(BaseForm):
+    role = SelectField("Role", choices=[SelectChoice(k, v) for k, v in actions.ROLES.items()])
+
+
+@bp.get("/")
+def search() -> str:
+    query = request.args.get("q", "")
+    return render_template("admin/members.html", query=query, found=profile.search(query))
+
+
+@bp.get("/<int:user_id>")
+def member(user_id: int) -> Page:
+    return _page(actions.get(user_id), notice=request.args.get("notice"))
+
+
+def _page(user: User, status: int = 200, **forms: object) -> Page:
+    comp = forms.pop("comp", None) or CompForm(formdata=None)
+    role = forms.pop("role", None) or RoleForm(formdata=None, role=user.role)
+    page = render_template("admin/member.html", comp_form=comp, role_form=role, money=money,
+                           **forms, **profile.page(user))  # fmt: skip
+    return page, status
+
+
+def _done(user: User, notice: str) -> Response:
+    db.session.commit()
+    return redirect(url_for("admin_members.member", user_id=user.id, notice=notice), code=303)
+
+
+def _try(user: User, change: Callable[[], object], notice: str) -> Page:
+    """Run a staff action; its ValidationError comes back on the member page as a 400."""
+    try:
+        change()
+    except ValidationError as error:
+        db.session.rollback()
+        return _page(actions.get(user.id), 400, error=error.message)
+    return _done(user, notice)
+
+
+@bp.post("/<int:user_id>/comp")
+def grant_comp(user_id: int) -> Page:
+    user, form = actions.get(user_id), CompForm()
+    if not form.validate():
+        return _page(user, 400, comp=form)
+    until = datetime.combine(form.until.data, time.max, UTC) if form.until.data else None
+    try:
+        actions.grant_comp(user, until, form.reason.data, current_user)
+    except ValidationError as error:
+        db.session.rollback()
+        form.add_error(error)
+        return _page(actions.get(user_id), 400, comp=form)
+    return _done(user, "comp-granted")
+
+
+@bp.post("/<int:user_id>/comp/end")
+def end_comp(user_id: int) -> Page:
+    user = actions.get(user_id)
+    return _try(user, lambda: actions.end_comp(user, current_user), "comp-ended")
+
+
+@bp.post("/<int:user_id>/signin-link")
+def signin_link(user_id: int) -> Page:
+    user = actions.get(user_id)
+    return _try(user, lambda: actions.send_signin_link(user, current_user), "link-sent")
+
+
+@bp.post("/<int:user_id>/disable")
+def disable(user_id: int) -> Page:
+    user = actions.get(user_id)
+    return _try(user, lambda: actions.set_disabled(user, True, current_user), "disabled")
+
+
+@bp.post("/<int:user_id>/enable")
+def enable(user_id: int) -> Page:
+    user = actions.get(user_id)
+    return _try(user, lambda: actions.set_disabled(user, False, current_user), "enabled")
+
+
+@bp.post("/<int:user_id>/role")
+def role(user_id: int) -> Page:
+    user, form = actions.get(user_id), RoleForm()
+    if not form.validate():
+        return _page(user, 400, role=form)
+    try:
+        actions.set_role(user, form.role.data, current_user)
+    except ValidationError as error:
+        db.session.rollback()
+        form.add_error(error)
+        return _page(actions.get(user_id), 400, role=form)
+    return _done(user, "role")

@@ -1,0 +1,261 @@
+"""The staff console: dashboard figures against a hand-computed fixture, member search, the
+member page and its timeline, staff actions (each audited), the Stripe event log with replay,
+and the audit log."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from paywall import audit, clock
+from paywall.accounts.models import User
+from paywall.admin import dashboard
+from paywall.billing.models import StripeEvent, Subscription
+from paywall.extensions import db
+from paywall.teams.models import Team
+from tests.helpers import csrf_token, make_user, sign_in
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    return NOW
+
+
+@pytest.fixture
+def staff(app):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    make_user(email="staff@example.com", role="admin")
+    sign_in(client, "staff@example.com")
+    return client
+
+
+def days_ago(days: float) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def subscription(n: int, **fields) -> Subscription:  # type: ignore[no-untyped-def]
+    row = Subscription(stripe_subscription_id=f"sub_{n}", stripe_customer_id=f"cus_{n}",
+                       plan=fields.pop("plan", "pro_annual"), status=fields.pop("status", "active"),
+                       **fields)  # fmt: skip
+    db.session.add(row)
+    return row
+
+
+def reader_with(email: str, source: str | None, until: datetime | None) -> User:
+    user = User(email=email, access_premium=source is not None, access_source=source,
+                access_until=until)  # fmt: skip
+    db.session.add(user)
+    return user
+
+
+def test_dashboard_figures_match_a_hand_computed_fixture(app, staff, frozen) -> None:  # type: ignore[no-untyped-def]
+    # Access: 2 on trial, 1 by subscription, 1 by team, 1 comp, 1 comp that ran out yesterday,
+    # 2 with none; plus the staff account itself (source staff).
+    reader_with("t1@example.com", "trial", days_ago(-3))
+    reader_with("t2@example.com", "trial", days_ago(-6))
+    reader_with("s1@example.com", "subscription", days_ago(-200))
+    reader_with("team1@example.com", "team", days_ago(-100))
+    reader_with("c1@example.com", "comp", None)
+    reader_with("c2@example.com", "comp", days_ago(1))  # stored premium, but ran out
+    reader_with("n1@example.com", None, None)
+    reader_with("n2@example.com", None, None)
+    # Subscriptions (window = the last 30 days, from 26 October 12:00):
+    # 1: trial started 20 days ago, ended 13 days ago, converted (paid since then), active.
+    subscription(1, trial_start=days_ago(20), trial_end=days_ago(13), paid_since=days_ago(13))
+    # 2: trial started 10 days ago, ended 3 days ago, not converted: canceled.
+    subscription(2, status="canceled", trial_start=days_ago(10), trial_end=days_ago(3),
+                 ended_at=days_ago(3))  # fmt: skip
+    # 3: trial started 2 days ago, running.
+    subscription(3, status="trialing", trial_start=days_ago(2), trial_end=days_ago(-5))
+    # 4: trial long ago (60 days), converted 53 days ago, active: paying at the window start.
+    subscription(4, trial_start=days_ago(60), trial_end=days_ago(53), paid_since=days_ago(53))
+    # 5: paid since a year ago without trial, canceled 5 days ago: a cancellation.
+    subscription(5, status="canceled", paid_since=days_ago(365), ended_at=days_ago(5))
+    # 6: paid since 200 days ago, past due now (still counted in ARR).
+    subscription(6, status="past_due", paid_since=days_ago(200))
+    # 7: a team subscription, 12 seats, paying since 40 days ago.
+    subscription(7, plan="team_annual", quantity=12, paid_since=days_ago(40),
+                 collection_method="send_invoice")  # fmt: skip
+    # 8: ended 40 days ago: outside the window, and not paying at its start.
+    subscription(8, status="canceled", paid_since=days_ago(400), ended_at=days_ago(40))
+    db.session.add_all([Team(name="A", seats=12, seats_used=5, billing="invoice"),
+                        Team(name="B", seats=3, seats_used=3, billing="manual")])  # fmt: skip
+    db.session.commit()
+
+    figures = dashboard.figures(NOW)
+    assert figures.members == 9
+    assert figures.premium == {"trial": 2, "subscription": 1, "team": 1, "comp": 1, "staff": 1}
+    assert (figures.trials_started, figures.trials_ended, figures.trials_converted) == (3, 2, 1)
+    assert figures.conversion_rate == 0.5
+    assert figures.conversions == 1  # subscription 1 (4 converted before the window)
+    # ARR: active or past due: 1, 4, 6 at $300, and 12 team seats at $300.
+    assert figures.arr_cents == (3 + 12) * 30000 and figures.mrr_cents == 37500
+    # Paying at the window start: 4, 5, 6 and 7 (8 had ended; 1 began paying later).
+    assert (figures.cancellations, figures.paying_at_start) == (1, 4)
+    assert (figures.teams, figures.seats_paid, figures.seats_used) == (2, 15, 8)
+
+    page = staff.get("/admin/").get_data(as_text=True)
+    for cell, value in [("premium-trial", "2"), ("trials-started", "3"), ("conversion-rate", "50.0%"),
+                        ("cancellations", "1"), ("churn-rate", "25.0%"), ("arr", "$4,500.00"),
+                        ("mrr", "$375.00"), ("seats", "8 / 15")]:  # fmt: skip
+        assert f'id="{cell}">{value}<' in page, cell
+
+    series = dashboard.daily(NOW)
+    trials = dict(series["trials"])
+    assert len(series["trials"]) == 90 and sum(trials.values()) == 4  # 20, 10, 2 and 60 days ago
+    assert trials[days_ago(20).date()] == 1 and trials[days_ago(60).date()] == 1
+    assert sum(dict(series["conversions"]).values()) == 2  # 13 and 53 days ago
+    assert dict(series["cancellations"])[days_ago(5).date()] == 1
+    assert sum(dict(series["cancellations"]).values()) == 2  # 5 and 40 days ago (8 paid)
+    assert f"<title>{days_ago(20).date().isoformat()}: 1</title>" in page
+    assert "<script" not in page.split("<h2>Last 90 days</h2>")[1]
+
+
+def test_an_empty_database_gives_a_dashboard_without_errors(app, staff) -> None:  # type: ignore[no-untyped-def]
+    page = staff.get("/admin/")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'id="conversion-rate">—<' in text and 'id="arr">$0.00<' in text
+
+
+def test_search_by_email_prefix_and_name(app, staff) -> None:  # type: ignore[no-untyped-def]
+    for email, name in [("alice@acme.example", "Alice Archer"), ("alina@example.com", "Bob"),
+                        ("bob@example.com", "Alfred"), ("a_b@example.com", None),
+                        ("zed@example.com", "Zed 100%")]:  # fmt: skip
+        user = make_user(email=email)
+        user.name = name
+    db.session.commit()
+
+    def found(query: str) -> list[str]:
+        page = staff.get("/admin/members/", query_string={"q": query}).get_data(as_text=True)
+        return re.findall(r'/admin/members/\d+">([^<]+)</a>', page)
+
+    assert found("ALI") == ["alice@acme.example", "alina@example.com"]
+    assert found("al") == ["alice@acme.example", "alina@example.com", "bob@example.com"]  # Alfred
+    assert found("alice@") == ["alice@acme.example"]
+    assert found("a_") == ["a_b@example.com"]  # not a wildcard
+    assert found("%") == [] and found("zed 100%") == ["zed@example.com"]
+    assert found("nobody") == []
+    assert "staff@example.com" in found("")  # newest members when empty
+
+
+def test_the_member_page_explains_access_and_shows_the_timeline(app, staff, outbox) -> None:  # type: ignore[no-untyped-def]
+    member = make_user(email="ana@example.com")
+    reader = app.test_client()
+    sign_in(reader, "ana@example.com")
+    member.stripe_customer_id = "cus_ana"
+    db.session.add(StripeEvent(id="evt_1", type="invoice.paid", created=clock.now(), payload={},
+                               status="processed", customer_id="cus_ana"))  # fmt: skip
+    db.session.commit()
+    home = f"/admin/members/{member.id}"
+    page = staff.get(home).get_data(as_text=True)
+    assert "No PRO access." in page and "No grants" in page
+    assert "password" in page.split('id="signins"')[1]  # the sign-in, with its method
+    token = csrf_token(staff, home)
+    until = (clock.now() + timedelta(days=30)).date()
+    answer = staff.post(home + "/comp", data={"csrf_token": token, "until": until.isoformat(),
+                                              "reason": "press pass"})  # fmt: skip
+    assert answer.status_code == 303
+    page = staff.get(home).get_data(as_text=True)
+    assert "<strong>PRO</strong> by comp until" in page
+    timeline = page.split('id="timeline"')[1]
+    for line in ("Access: PRO by complimentary access until", "Complimentary access until",
+                 "member.comp_granted by staff@example.com", "Stripe: invoice.paid"):  # fmt: skip
+        assert line in timeline, line
+    assert '/admin/events/evt_1"' in timeline
+    # A bad date comes back on the field; a missing reason too.
+    bad = staff.post(home + "/comp", data={"csrf_token": token, "until": "2020-01-01",
+                                           "reason": "late"})  # fmt: skip
+    assert bad.status_code == 400 and "The end date must be in the future." in bad.get_data(
+        as_text=True
+    )
+    assert staff.post(home + "/comp", data={"csrf_token": token, "until": ""}).status_code == 400
+    assert staff.get("/admin/members/999999").status_code == 404
+
+
+def test_every_staff_action_is_audited(app, staff, outbox, run_worker) -> None:  # type: ignore[no-untyped-def]
+    member = make_user(email="ana@example.com")
+    home = f"/admin/members/{member.id}"
+    token = csrf_token(staff, home)
+    reader = app.test_client()
+    sign_in(reader, "ana@example.com")
+    until = (clock.now() + timedelta(days=30)).date().isoformat()
+    steps = [
+        ("/comp", {"until": until, "reason": "press"}, "member.comp_granted"),
+        ("/comp/end", {}, "member.comp_ended"),
+        ("/signin-link", {}, "member.signin_link_sent"),
+        ("/role", {"role": "admin"}, "member.role_changed"),
+        ("/role", {"role": "reader"}, "member.role_changed"),
+        ("/disable", {}, "member.disabled"),
+        ("/enable", {}, "member.enabled"),
+    ]
+    for path, data, action in steps:
+        before = db.session.scalar(select(func.count()).select_from(audit.AuditEntry))
+        answer = staff.post(home + path, data={"csrf_token": token, **data})
+        assert answer.status_code == 303, (path, answer.get_data(as_text=True))
+        entry = db.session.scalars(
+            select(audit.AuditEntry).order_by(audit.AuditEntry.id.desc())
+        ).first()
+        assert entry is not None and entry.action == action and entry.subject_id == member.id
+        assert entry.actor_email == "staff@example.com"
+        assert db.session.scalar(select(func.count()).select_from(audit.AuditEntry)) == before + 1
+        if path == "/disable":  # every session ends at once
+            assert reader.get("/account").status_code == 302
+    run_worker()
+    assert outbox("ana@example.com"), "the sign-in link was mailed"
+    # Staff cannot lock themselves out.
+    me = db.session.scalar(select(User.id).where(User.email == "staff@example.com"))
+    refused = staff.post(f"/admin/members/{me}/role", data={"csrf_token": token, "role": "reader"})
+    assert refused.status_code == 400
+    assert staff.post(f"/admin/members/{me}/disable", data={"csrf_token": token}).status_code == 400
+    log = staff.get("/admin/audit", query_string={"action": "member."}).get_data(as_text=True)
+    assert log.count("member.") >= len(steps)
+    assert (
+        "team."
+        not in staff.get("/admin/audit", query_string={"action": "member.role"})
+        .get_data(as_text=True)
+        .split('id="audit"')[1]
+    )
+
+
+def test_replay_a_failed_event_from_the_screen(app, staff, run_worker, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from paywall.billing import webhooks
+
+    db.session.add_all([
+        StripeEvent(id="evt_bad1", type="customer.subscription.updated", created=clock.now(),
+                    payload={"data": {"object": {"id": "sub_x"}}}, status="failed", error="boom"),
+        StripeEvent(id="evt_bad2", type="customer.subscription.updated", created=clock.now(),
+                    payload={"data": {"object": {"id": "sub_y"}}}, status="failed", error="boom"),
+        StripeEvent(id="evt_ok", type="invoice.upcoming", created=clock.now(),
+                    payload={"data": {"object": {"id": "in_1"}}}, status="ignored"),
+    ])  # fmt: skip
+    db.session.commit()
+    page = staff.get("/admin/events", query_string={"status": "failed"}).get_data(as_text=True)
+    assert "2 failed." in page and "evt_bad1" in page and "invoice.upcoming" not in page
+    # The handler works now (Stripe is back): replay one from its page.
+    seen: list[str] = []
+    monkeypatch.setitem(webhooks.HANDLERS, "customer.subscription.updated",
+                        lambda obj, replay: seen.append(obj["id"]))  # fmt: skip
+    token = csrf_token(staff, "/admin/events/evt_bad1")
+    answer = staff.post("/admin/events/evt_bad1/replay", data={"csrf_token": token})
+    assert answer.status_code == 303 and "notice=replayed" in answer.headers["Location"]
+    assert seen == ["sub_x"]
+    assert 'id="outcome">processed' in staff.get("/admin/events/evt_bad1").get_data(as_text=True)
+    # All failed: queued for the worker, which replays them.
+    answer = staff.post("/admin/events/replay-failed", data={"csrf_token": token})
+    assert answer.status_code == 303
+    run_worker()
+    db.session.expire_all()
+    assert seen == ["sub_x", "sub_y"]
+    assert db.session.get(StripeEvent, "evt_bad2").status == "processed"
+    actions = list(db.session.scalars(select(audit.AuditEntry.action)))
+    assert actions == ["stripe.event_replayed", "stripe.failed_events_replay_queued"]
+    assert (
+        staff.post("/admin/events/evt_nope/replay", data={"csrf_token": token}).status_code == 404
+    )
