@@ -57,3 +57,5 @@ class Config:
     # Whether cookies get the Secure flag and responses carry HSTS.
     SECURE_TRANSPORT = False
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # "text" for people reading a terminal, "json" (one object per line) for log collectors.
+    LOG_FORMAT = "text"

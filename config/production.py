@@ -5,3 +5,4 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     BASE_URL = ""
     SECURE_TRANSPORT = True
+    LOG_FORMAT = "json"

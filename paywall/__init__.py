@@ -9,6 +9,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from paywall.logs import init_logging
 from paywall.settings import load_settings
 
 __all__ = ["create_app"]
@@ -18,6 +19,7 @@ def create_app(config: str | type | dict[str, Any] | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints, error pages, CLI. Nothing else."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     load_settings(app, config)
+    init_logging(app)  # first, so every later hook and log line already has the request id
     register_extensions(app)
     register_blueprints(app)
     register_web(app)
@@ -63,6 +65,7 @@ def register_blueprints(app: Flask) -> None:
     from paywall.content.registration_views import bp as registrations
     from paywall.content.views import bp as content
     from paywall.mail.views import bp as devmail
+    from paywall.members.admin import bp as admin_members_transfer
     from paywall.newsletters.admin import bp as admin_newsletters
     from paywall.newsletters.views import bp as newsletters
     from paywall.ops import bp as ops
@@ -82,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
         admin,
         admin_content,
         admin_members,
+        admin_members_transfer,
         admin_logs,
         admin_newsletters,
         ops,

@@ -31,6 +31,9 @@ def register_commands(app: Flask) -> None:
     from paywall.teams.cli import teams_cli
 
     app.cli.add_command(teams_cli)
+    from paywall.members.cli import members_cli
+
+    app.cli.add_command(members_cli)
 
 
 @click.command("create-admin")

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from paywall import clock
+from paywall.admin.dashboard import premium_by_source
+from paywall.billing.models import StripeEvent, Subscription
 from paywall.extensions import db
 from paywall.mail.models import Job, OutboxMail
 
@@ -46,7 +49,7 @@ class QueueCollector(Collector):
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         with self.app.app_context():
             mails = db.session.execute(
                 select(func.count(OutboxMail.id), func.min(OutboxMail.created_at)).where(
@@ -74,6 +77,84 @@ class QueueCollector(Collector):
         yield dead
 
 
+EVENT_STATUSES = ("received", "processed", "ignored", "failed")
+
+
+class BillingCollector(Collector):
+    """Webhook outcomes, trials and conversions, and premium members, read when Prometheus
+    scrapes: from the database, so every gunicorn worker reports the same figures."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        # Read everything before yielding, so the app context is not held open by a paused
+        # generator.
+        with self.app.app_context():
+            families = [*self._stripe_events(), *self._subscriptions(), *self._premium_members()]
+        yield from families
+
+    def _stripe_events(self) -> Iterator[Metric]:
+        # One pass over ix_stripe_events_status_received gives each status's count and its
+        # oldest event; only the oldest failed one is reported.
+        rows = db.session.execute(
+            select(StripeEvent.status, func.count(), func.min(StripeEvent.received_at)).group_by(
+                StripeEvent.status
+            )
+        ).all()
+        counts = dict.fromkeys(EVENT_STATUSES, 0)
+        oldest_failed = None
+        for status, count, oldest in rows:
+            counts[status] = count
+            if status == "failed":
+                oldest_failed = oldest
+        events = GaugeMetricFamily(
+            "paywall_stripe_events", "Stored Stripe webhook events by outcome", labels=["status"]
+        )
+        for status, count in counts.items():
+            events.add_metric([status], count)
+        yield events
+        age = GaugeMetricFamily(
+            "paywall_stripe_events_failed_oldest_age_seconds",
+            "Age of the oldest webhook event whose processing failed (0 when none has)",
+        )
+        age.add_metric([], _age_seconds(oldest_failed))
+        yield age
+
+    def _subscriptions(self) -> Iterator[Metric]:
+        # Subscription rows are kept after they end, so these only grow: counters, not gauges.
+        # One scan with three filtered counts is one round trip per scrape.
+        has_trial = Subscription.trial_start.is_not(None)
+        has_paid = Subscription.paid_since.is_not(None)
+        started, converted, canceled = db.session.execute(
+            select(
+                func.count().filter(has_trial),
+                func.count().filter(has_trial, has_paid),
+                func.count().filter(has_paid, Subscription.ended_at.is_not(None)),
+            ).select_from(Subscription)
+        ).one()
+        for name, documentation, value in (
+            ("paywall_trials_started", "Subscriptions that began with a trial", started),
+            ("paywall_trials_converted", "Trials that went on to pay", converted),
+            ("paywall_subscriptions_canceled", "Paying subscriptions that ended", canceled),
+        ):
+            counter = CounterMetricFamily(name, documentation)
+            counter.add_metric([], value or 0)
+            yield counter
+
+    def _premium_members(self) -> Iterator[Metric]:
+        members = GaugeMetricFamily(
+            "paywall_premium_members", "Users with premium access now, by source", labels=["source"]
+        )
+        for source, count in premium_by_source(clock.now()).items():
+            members.add_metric([source], count)
+        yield members
+
+
+def _age_seconds(since: datetime | None) -> float:
+    return (clock.now() - since).total_seconds() if since else 0.0
+
+
 class Metrics:
     """One registry per app, so tests can build many apps in one process."""
 
@@ -92,6 +173,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(QueueCollector(app))
+        self.registry.register(BillingCollector(app))
         app.before_request(self._start)
         app.after_request(self._finish)
 

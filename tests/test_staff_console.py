@@ -4,6 +4,7 @@ and the audit log."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from paywall.accounts.models import User
 from paywall.admin import dashboard
 from paywall.billing.models import StripeEvent, Subscription
 from paywall.extensions import db
-from paywall.teams.models import Team
+from paywall.teams.models import Team, TeamInvite, TeamMember
 from tests.helpers import csrf_token, make_user, sign_in
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -259,3 +260,73 @@ def test_replay_a_failed_event_from_the_screen(app, staff, run_worker, monkeypat
     assert (
         staff.post("/admin/events/evt_nope/replay", data={"csrf_token": token}).status_code == 404
     )
+
+
+def test_every_admin_post_route_writes_the_audit_log(app, staff, outbox) -> None:  # type: ignore[no-untyped-def]
+    """Walked from the URL map: a new staff action without a case here fails this test."""
+    member = make_user(email="ana@example.com")
+    cli = app.test_cli_runner()
+    assert cli.invoke(args=["teams", "create", "--name", "Acme", "--seats", "3", "--manager",
+                            "ana@example.com", "--billing", "manual"]).exit_code == 0  # fmt: skip
+    team = db.session.scalar(select(Team))
+    db.session.add(TeamMember(team_id=team.id, user_id=member.id, joined_at=clock.now()))
+    team.seats_used = 1
+    db.session.add(StripeEvent(id="evt_1", type="x.unknown", created=clock.now(), payload={},
+                               status="failed"))  # fmt: skip
+    db.session.commit()
+    seat = db.session.scalar(select(TeamMember.id))
+    invite = db.session.scalar(select(TeamInvite.id))
+    soon = (clock.now() + timedelta(days=9)).date().isoformat()
+    memo = {"kind": "memo", "slug": "m", "title": "M", "access": "premium", "teaser": "T",
+            "body_markdown": "B", "action": "draft"}  # fmt: skip
+    m, t = f"/admin/members/{member.id}", f"/admin/teams/{team.id}"
+    cases = {  # endpoint: (path, form)
+        "admin.comp": ("/admin/comp", {"email": "ana@example.com", "until": soon, "reason": "r"}),
+        "admin.end_comp": ("/admin/comp/end", {"end-email": "ana@example.com"}),
+        "admin_content.create": ("/admin/content/new", memo),
+        "admin_content.edit": ("/admin/content/1/edit", {**memo, "title": "N"}),
+        "admin_content.publish": ("/admin/content/1/publish", {}),
+        "admin_content.unpublish": ("/admin/content/1/unpublish", {}),
+        "admin_logs.replay": ("/admin/events/evt_1/replay", {}),
+        "admin_logs.replay_failed": ("/admin/events/replay-failed", {}),
+        "admin_members.grant_comp": (m + "/comp", {"until": soon, "reason": "r"}),
+        "admin_members.end_comp": (m + "/comp/end", {}),
+        "admin_members.signin_link": (m + "/signin-link", {}),
+        "admin_members.role": (m + "/role", {"role": "admin"}),
+        "admin_members.disable": (m + "/disable", {}),
+        "admin_members.enable": (m + "/enable", {}),
+        "admin_members_transfer.import_members": (
+            "/admin/members/import",
+            {"file": (io.BytesIO(b"email\nnew@example.com\n"), "new.csv")},
+        ),  # not a dry run
+        "admin_members_transfer.export": ("/admin/members/export.csv", {}),
+        "admin_teams.index": (
+            "/admin/teams/",
+            {
+                "name": "Globex",
+                "seats": "2",
+                "billing": "manual",
+                "manager_email": "g@globex.example",
+            },
+        ),
+        "admin_teams.edit": (t + "/edit", {"name": "Acme Co", "domains": "", "paid_until": soon}),
+        "admin_teams.seats": (t + "/seats", {"seats": "4"}),
+        "admin_teams.invite_manager": (t + "/managers", {"manager_email": "m2@acme.example"}),
+        "admin_teams.revoke_invite": (f"{t}/invites/{invite}/revoke", {}),
+        "admin_teams.make_manager": (f"{t}/members/{seat}/manager", {}),
+        "admin_teams.remove_member": (f"{t}/members/{seat}/remove", {}),
+    }
+    posts = {r.endpoint for r in app.url_map.iter_rules()
+             if r.rule.startswith("/admin") and "POST" in (r.methods or ())}  # fmt: skip
+    assert posts == set(cases), posts ^ set(cases)
+    token = csrf_token(staff, "/admin/")
+    for endpoint, (path, form) in cases.items():
+        before = db.session.scalar(select(func.count()).select_from(audit.AuditEntry))
+        answer = staff.post(path, data={"csrf_token": token, **form})
+        assert answer.status_code in (200, 303), (endpoint, answer.status_code)
+        after = db.session.scalar(select(func.count()).select_from(audit.AuditEntry))
+        assert after > before, f"{endpoint} wrote nothing to the audit log"
+        newest = db.session.scalars(
+            select(audit.AuditEntry).order_by(audit.AuditEntry.id.desc())
+        ).first()
+        assert newest is not None and newest.actor_email == "staff@example.com", endpoint

@@ -64,14 +64,7 @@ class Figures:
 
 def figures(now: datetime) -> Figures:
     start = now - WINDOW
-    premium = dict.fromkeys(PREMIUM_SOURCES, 0)
-    running = or_(User.access_until.is_(None), User.access_until > now)
-    for source, count in db.session.execute(
-        select(User.access_source, func.count())
-        .where(User.access_premium.is_(True), running)
-        .group_by(User.access_source)
-    ):
-        premium[source or "unknown"] = count
+    premium = premium_by_source(now)
     subs = Subscription
     ended = and_(subs.trial_end >= start, subs.trial_end <= now)
     teams = db.session.execute(
@@ -93,6 +86,20 @@ def figures(now: datetime) -> Figures:
         seats_paid=int(teams[1] or 0),
         seats_used=int(teams[2] or 0),
     )
+
+
+def premium_by_source(now: datetime) -> dict[str, int]:
+    """Members with premium access now, by source (every source present), from ix_users_access:
+    the same test as the stored access answer (premium, and not past its end)."""
+    premium = dict.fromkeys(PREMIUM_SOURCES, 0)
+    running = or_(User.access_until.is_(None), User.access_until > now)
+    for source, count in db.session.execute(
+        select(User.access_source, func.count())
+        .where(User.access_premium.is_(True), running)
+        .group_by(User.access_source)
+    ):
+        premium[source or "unknown"] = count
+    return premium
 
 
 def _subscriptions(*conditions: Any) -> int:
