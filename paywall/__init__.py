@@ -48,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     import paywall.billing.webhooks
     import paywall.content.models
     import paywall.content.registrations
+    import paywall.members.imports
     import paywall.newsletters.models
     import paywall.newsletters.service
     import paywall.teams.models  # noqa: F401

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -327,7 +327,7 @@ def upload(client, text: str, dry_run: bool = True):  # type: ignore[no-untyped-
     return client.post("/admin/members/import", data=data, content_type="multipart/form-data")
 
 
-def test_the_upload_screen_checks_then_imports_and_shows_the_report(app) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_screen_checks_then_imports_and_shows_the_report(app, run_worker) -> None:  # type: ignore[no-untyped-def]
     staff = staff_client(app)
     page = staff.get("/admin/members/import").get_data(as_text=True)
     assert re.search(r'<input[^>]* checked [^>]*name="dry_run"', page), "dry run is ticked at first"
@@ -343,7 +343,9 @@ def test_the_upload_screen_checks_then_imports_and_shows_the_report(app) -> None
     assert db.session.scalar(select(User).where(User.email == "crm@example.com")) is None
     done = upload(staff, good, dry_run=False)
     assert done.status_code == 200
-    assert "Imported from-crm.csv: 1 new" in done.get_data(as_text=True)
+    assert "The worker is importing it now" in done.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.email == "crm@example.com")) is None
+    run_worker()  # the import itself runs in the worker
     member = db.session.scalar(select(User).where(User.email == "crm@example.com"))
     assert member.access.premium
     entry = db.session.scalars(select(audit.AuditEntry).where(
@@ -409,3 +411,21 @@ def test_bad_input_on_the_command_line_is_one_clear_line(
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+
+
+def test_a_queued_import_that_no_longer_checks_out_imports_nothing(
+    app, run_worker, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    staff = staff_client(app)
+    tomorrow = (clock.now() + timedelta(days=1)).date().isoformat()
+    queued = upload(staff, HEADER + f"late@example.com,,{tomorrow},,\n", dry_run=False)
+    assert queued.status_code == 200 and "The worker is importing it now" in queued.get_data(
+        as_text=True
+    )
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=3))  # the date passed
+    run_worker()
+    assert db.session.scalar(select(User).where(User.email == "late@example.com")) is None
+    refused = db.session.scalars(select(audit.AuditEntry).where(
+        audit.AuditEntry.action == "members.import_refused")).one()  # fmt: skip
+    assert "comp_until" in refused.details["problems"][0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
@@ -39,20 +41,27 @@ def import_members() -> Page:
         return _page(form, status=400)
     upload = form.file.data
     name = secure_filename(upload.filename or "") or "upload.csv"  # shown, and in the audit log
+    data = upload.stream.read()
     try:
-        report = imports.import_members(upload.stream, name, dry_run=form.dry_run.data,
-                                         actor=current_user)  # fmt: skip
+        # Always checked here first (a dry run), so problems come back at once, line by line.
+        report = imports.import_members(io.BytesIO(data), name, dry_run=True, actor=current_user)
     except PaywallError as error:
-        db.session.rollback()  # Stripe failed part-way: nothing of the file stays
+        db.session.rollback()
         form.add_error(ValidationError(error.message, field="file"))
         return _page(form, status=error.status)
-    if report.imported:
-        db.session.commit()
-    return _page(form, report, 400 if report.problems else 200)
+    if report.problems or form.dry_run.data:
+        return _page(form, report, 400 if report.problems else 200)
+    # The import itself may take minutes: the worker runs it (imports.run_import_job).
+    imports.queue_import(data, name, current_user)
+    db.session.commit()
+    return _page(form, report, queued=True)
 
 
-def _page(form: ImportForm, report: imports.Report | None = None, status: int = 200) -> Page:
-    return render_template("admin/members_import.html", form=form, report=report), status
+def _page(
+    form: ImportForm, report: imports.Report | None = None, status: int = 200, queued: bool = False
+) -> Page:
+    page = render_template("admin/members_import.html", form=form, report=report, queued=queued)
+    return page, status
 
 
 # A POST (with its CSRF token), not a GET: the download is written to the audit log, and no

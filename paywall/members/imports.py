@@ -8,6 +8,8 @@ the same file again changes nothing: each row only adds what the member does not
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from typing import IO, Any
 
 from sqlalchemy import or_, select
 
-from paywall import audit, clock
+from paywall import audit, clock, jobs
 from paywall.accounts.comp import grant_comp
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import CompGrant, User
@@ -26,6 +28,8 @@ from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.newsletters.models import Subscription
 from paywall.newsletters.service import check_lists, subscribe_confirmed
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("email", "name", "comp_until", "stripe_customer_id", "newsletters")
 # comp_until for complimentary access with no end date, so such grants survive a round trip.
@@ -144,6 +148,25 @@ def import_members(
                  updated=report.updated)  # fmt: skip
     db.session.flush()
     return report
+
+
+def queue_import(data: bytes, filename: str, actor: User) -> None:
+    """Hand a checked file to the worker, which imports it (in one transaction) or, if Stripe
+    does not answer, retries it later."""
+    jobs.enqueue("members.import", csv=data.decode("utf-8-sig"), filename=filename,
+                 actor_id=actor.id)  # fmt: skip
+    audit.record(actor, "members.import_queued", filename[:254])
+
+
+@jobs.job("members.import")
+def run_import_job(payload: dict[str, Any]) -> None:
+    actor = db.session.get(User, payload["actor_id"])
+    source = io.BytesIO(str(payload["csv"]).encode())
+    report = import_members(source, payload["filename"], dry_run=False, actor=actor)
+    if report.problems:  # the database changed since the check: nothing was imported
+        audit.record(actor, "members.import_refused", payload["filename"][:254],
+                     problems=report.problems[:20])  # fmt: skip
+        log.warning("queued import %s refused: %s", payload["filename"], report.problems[:3])
 
 
 def read_rows(source: IO[bytes], filename: str, problems: Problems) -> list[Row]:
