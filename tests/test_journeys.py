@@ -188,3 +188,39 @@ def test_staff_onboard_a_team_and_a_colleague_reads(live_site, chromium) -> None
     manager.goto(f"{site.url}/team")
     assert "2 of 5 seats used" in manager.locator("#seats").inner_text()
     assert "cy@acme.example" in manager.locator("#members").inner_text()
+
+
+def test_staff_find_a_member_see_why_they_cannot_read_and_fix_it(live_site, chromium) -> None:  # type: ignore[no-untyped-def]
+    site = live_site
+    memo_url = site.url + site.run(
+        lambda: make_item(kind="memo", title="Shipping rates", body=SENTINEL).url_path()
+    )
+    site.run(make_user, email="staff@example.com", role="admin")
+    site.run(make_user, email="dana.writer@example.com")
+    member = chromium.new_context().new_page()
+    sign_in_with_password(member, site, "dana.writer@example.com")
+    member.goto(memo_url)
+    assert SENTINEL not in member.content()
+
+    staff = chromium.new_context().new_page()
+    sign_in_with_password(staff, site, "staff@example.com")
+    staff.goto(f"{site.url}/admin/")
+    assert staff.locator("svg.chart").count() == 3  # trials, conversions, cancellations
+    staff.get_by_role("link", name="Members", exact=True).click()
+    staff.get_by_label("Email or name").fill("DANA")
+    staff.get_by_role("button", name="Search").click()
+    staff.get_by_role("link", name="dana.writer@example.com").click()
+    assert "No PRO access." in staff.locator("#access").inner_text()
+    assert "password" in staff.locator("#signins").inner_text()
+    staff.get_by_label("Until (inclusive; empty for no end)").fill("2099-12-31")
+    staff.get_by_label("Reason").fill("Contributor")
+    staff.get_by_role("button", name="Grant", exact=True).click()
+    assert "Complimentary access granted." in staff.content()
+    assert "PRO by comp until 31 December 2099" in staff.locator("#access").inner_text()
+    assert "member.comp_granted by staff@example.com" in staff.locator("#timeline").inner_text()
+
+    member.goto(memo_url)
+    assert SENTINEL in member.locator("main").inner_text()
+    # The audit log has it too, filtered by action.
+    staff.goto(f"{site.url}/admin/audit?action=member.")
+    assert "dana.writer@example.com" in staff.locator("#audit").inner_text()
