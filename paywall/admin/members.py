@@ -61,64 +61,58 @@ def _done(user: User, notice: str) -> Response:
     return redirect(url_for("admin_members.member", user_id=user.id, notice=notice), code=303)
 
 
-def _try(user: User, change: Callable[[], object], notice: str) -> Page:
-    """Run a staff action; its ValidationError comes back on the member page as a 400."""
+def _submit(user_id: int, change: Callable[[User], object], notice: str,
+            form: tuple[str, BaseForm] | None = None) -> Page:  # fmt: skip
+    """Run a staff action (checking its form first, if it has one); a ValidationError comes
+    back on the member page, on the form's field or at the top, with a 400."""
+    user = actions.get(user_id)
+    if form is not None and not form[1].validate():
+        return _page(user, 400, **dict([form]))
     try:
-        change()
+        change(user)
     except ValidationError as error:
         db.session.rollback()
-        return _page(actions.get(user.id), 400, error=error.message)
+        if form is None:
+            return _page(actions.get(user_id), 400, error=error.message)
+        form[1].add_error(error)
+        return _page(actions.get(user_id), 400, **dict([form]))
     return _done(user, notice)
 
 
 @bp.post("/<int:user_id>/comp")
 def grant_comp(user_id: int) -> Page:
-    user, form = actions.get(user_id), CompForm()
-    if not form.validate():
-        return _page(user, 400, comp=form)
-    until = datetime.combine(form.until.data, time.max, UTC) if form.until.data else None
-    try:
+    form = CompForm()
+
+    def change(user: User) -> None:
+        day = form.until.data
+        until = datetime.combine(day, time.max, UTC) if day else None
         actions.grant_comp(user, until, form.reason.data, current_user)
-    except ValidationError as error:
-        db.session.rollback()
-        form.add_error(error)
-        return _page(actions.get(user_id), 400, comp=form)
-    return _done(user, "comp-granted")
+
+    return _submit(user_id, change, "comp-granted", ("comp", form))
 
 
 @bp.post("/<int:user_id>/comp/end")
 def end_comp(user_id: int) -> Page:
-    user = actions.get(user_id)
-    return _try(user, lambda: actions.end_comp(user, current_user), "comp-ended")
+    return _submit(user_id, lambda user: actions.end_comp(user, current_user), "comp-ended")
 
 
 @bp.post("/<int:user_id>/signin-link")
 def signin_link(user_id: int) -> Page:
-    user = actions.get(user_id)
-    return _try(user, lambda: actions.send_signin_link(user, current_user), "link-sent")
+    return _submit(user_id, lambda user: actions.send_signin_link(user, current_user), "link-sent")
 
 
 @bp.post("/<int:user_id>/disable")
 def disable(user_id: int) -> Page:
-    user = actions.get(user_id)
-    return _try(user, lambda: actions.set_disabled(user, True, current_user), "disabled")
+    return _submit(user_id, lambda u: actions.set_disabled(u, True, current_user), "disabled")
 
 
 @bp.post("/<int:user_id>/enable")
 def enable(user_id: int) -> Page:
-    user = actions.get(user_id)
-    return _try(user, lambda: actions.set_disabled(user, False, current_user), "enabled")
+    return _submit(user_id, lambda u: actions.set_disabled(u, False, current_user), "enabled")
 
 
 @bp.post("/<int:user_id>/role")
 def role(user_id: int) -> Page:
-    user, form = actions.get(user_id), RoleForm()
-    if not form.validate():
-        return _page(user, 400, role=form)
-    try:
-        actions.set_role(user, form.role.data, current_user)
-    except ValidationError as error:
-        db.session.rollback()
-        form.add_error(error)
-        return _page(actions.get(user_id), 400, role=form)
-    return _done(user, "role")
+    form = RoleForm()
+    return _submit(user_id, lambda user: actions.set_role(user, form.role.data, current_user),
+                   "role", ("role", form))  # fmt: skip

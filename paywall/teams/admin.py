@@ -3,7 +3,8 @@ seats, domains, managers), the audit log."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -56,18 +57,13 @@ def index() -> Page:
         return _page(form)
     if not form.validate():
         return _page(form, 400)
-    paid_until = form.paid_until.data
     spec = service.Onboarding(
         name=form.name.data,
         seats=form.seats.data,
         manager_email=form.manager_email.data,
         billing=form.billing.data,
         domains=form.domains.data or "",
-        paid_until=datetime(
-            paid_until.year, paid_until.month, paid_until.day, 23, 59, 59, tzinfo=UTC
-        )
-        if paid_until
-        else None,
+        paid_until=_end_of(form.paid_until.data),
         manager_takes_seat=form.manager_takes_seat.data,
     )
     try:
@@ -149,49 +145,55 @@ def _done(team: Team, notice: str) -> Response:
     return redirect(url_for("admin_teams.team", team_id=team.id, notice=notice), code=303)
 
 
-@bp.post("/<int:team_id>/edit")
-def edit(team_id: int) -> Page:
-    found, form = staff.get(team_id), EditForm()
+def _submit(team_id: int, name: str, form: BaseForm, change: Callable[[Team], object],
+            notice: str) -> Page:  # fmt: skip
+    """A staff form on the team page: checked, applied, or shown again with its error (400)."""
+    found = staff.get(team_id)
     if not form.validate():
-        return _team_page(found, 400, edit=form)
-    day = form.paid_until.data
-    paid_until = datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC) if day else None
+        return _team_page(found, 400, **{name: form})
     try:
-        staff.edit(found, staff.Changes(form.name.data, form.domains.data or "", paid_until),
-                   current_user)  # fmt: skip
+        change(found)
     except ValidationError as error:
         db.session.rollback()
         form.add_error(error)
-        return _team_page(staff.get(team_id), 400, edit=form)
-    return _done(found, "edited")
+        return _team_page(staff.get(team_id), 400, **{name: form})
+    return _done(found, notice)
+
+
+def _end_of(day: date | None) -> datetime | None:
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC) if day else None
+
+
+@bp.post("/<int:team_id>/edit")
+def edit(team_id: int) -> Page:
+    form = EditForm()
+
+    def change(team: Team) -> None:
+        changes = staff.Changes(form.name.data, form.domains.data or "",
+                                _end_of(form.paid_until.data))  # fmt: skip
+        staff.edit(team, changes, current_user)
+
+    return _submit(team_id, "edit", form, change, "edited")
 
 
 @bp.post("/<int:team_id>/seats")
 def seats(team_id: int) -> Page:
-    found, form = staff.get(team_id), SeatsForm()
-    if not form.validate():
-        return _team_page(found, 400, seats=form)
-    try:
-        staff.set_seats(found, form.seats.data, current_user)
-    except ValidationError as error:
-        db.session.rollback()
-        form.add_error(error)
-        return _team_page(staff.get(team_id), 400, seats=form)
-    return _done(found, "seats")
+    form = SeatsForm()
+
+    def change(team: Team) -> None:
+        staff.set_seats(team, form.seats.data, current_user)
+
+    return _submit(team_id, "seats", form, change, "seats")
 
 
 @bp.post("/<int:team_id>/managers")
 def invite_manager(team_id: int) -> Page:
-    found, form = staff.get(team_id), ManagerForm()
-    if not form.validate():
-        return _team_page(found, 400, manager=form)
-    try:
-        staff.invite_manager(found, form.manager_email.data, current_user)
-    except ValidationError as error:
-        db.session.rollback()
-        form.add_error(error)
-        return _team_page(staff.get(team_id), 400, manager=form)
-    return _done(found, "manager-invited")
+    form = ManagerForm()
+
+    def change(team: Team) -> None:
+        staff.invite_manager(team, form.manager_email.data, current_user)
+
+    return _submit(team_id, "manager", form, change, "manager-invited")
 
 
 @bp.post("/<int:team_id>/members/<int:member_id>/manager")

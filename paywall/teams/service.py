@@ -538,18 +538,7 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
         audit.record(actor, "team.seats_requested", team.name, team_id=team.id, extra=extra)
         return "requested"
     sub_id, total = team.stripe_subscription_id, team.seats + extra
-    sub = gateway.call(
-        lambda: gateway.client().v1.subscriptions.retrieve(sub_id), "reading a team subscription"
-    )
-    item_id = sub["items"].data[0].id
-    gateway.call(
-        lambda: gateway.client().v1.subscription_items.update(
-            item_id,
-            {"quantity": total, "proration_behavior": "always_invoice"},
-            {"idempotency_key": f"paywall-team-seats-{team.id}-{team.seats}-{total}"},
-        ),
-        "adding seats",
-    )
+    set_stripe_seats(team, total, "always_invoice")
     if team.billing == "invoice":
         latest = gateway.call(
             lambda: gateway.client().v1.subscriptions.retrieve(sub_id), "reading"
@@ -569,6 +558,24 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
     audit.record(actor, "team.seats_added", team.name, team_id=team.id, extra=extra, seats=total)
     sync.sync_subscription(sub_id)
     return "added"
+
+
+def set_stripe_seats(team: Team, seats: int, proration: str) -> None:
+    """The quantity on the team's subscription item; `proration` as Stripe's
+    proration_behavior (always_invoice bills the change now, none from the next renewal)."""
+    sub_id = str(team.stripe_subscription_id)
+    sub = gateway.call(
+        lambda: gateway.client().v1.subscriptions.retrieve(sub_id), "reading a team subscription"
+    )
+    item_id = sub["items"].data[0].id
+    gateway.call(
+        lambda: gateway.client().v1.subscription_items.update(
+            item_id,
+            {"quantity": seats, "proration_behavior": proration},
+            {"idempotency_key": f"paywall-team-seats-{team.id}-{team.seats}-{seats}"},
+        ),
+        "changing seats",
+    )
 
 
 def portal_url(team: Team) -> str:

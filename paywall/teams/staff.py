@@ -12,7 +12,7 @@ from sqlalchemy import select
 from paywall import access, audit
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import User
-from paywall.billing import gateway, sync
+from paywall.billing import sync
 from paywall.billing.models import Invoice, Subscription
 from paywall.errors import NotFound, ValidationError
 from paywall.extensions import db
@@ -100,21 +100,8 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
         service.add_seats(team, seats - team.seats, actor)
         return
     if team.billing != "manual" and team.stripe_subscription_id:
-        sub_id = team.stripe_subscription_id
-        sub = gateway.call(
-            lambda: gateway.client().v1.subscriptions.retrieve(sub_id),
-            "reading a team subscription",
-        )
-        item_id = sub["items"].data[0].id
-        gateway.call(
-            lambda: gateway.client().v1.subscription_items.update(
-                item_id,
-                {"quantity": seats, "proration_behavior": "none"},
-                {"idempotency_key": f"paywall-team-seats-{team.id}-{team.seats}-{seats}"},
-            ),
-            "changing seats",
-        )
-        sync.sync_subscription(sub_id)
+        service.set_stripe_seats(team, seats, "none")
+        sync.sync_subscription(team.stripe_subscription_id)
     audit.record(actor, "team.seats_set", team.name, team_id=team.id, seats=[team.seats, seats])
     team.seats = seats
 
