@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paywall import clock
@@ -95,6 +95,15 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+# Staff search by name, from the start, case-insensitive: an index on lower(name), with pattern
+# ops on PostgreSQL (for LIKE 'abc%'); SQLite searches it by range (see members.profile).
+Index(
+    "ix_users_name_lower",
+    func.lower(User.name).label("name_lower"),
+    postgresql_ops={"name_lower": "text_pattern_ops"},
+)
 
 
 class AccessChange(db.Model):  # type: ignore[name-defined,misc]

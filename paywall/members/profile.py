@@ -37,7 +37,7 @@ def search(query: str, limit: int = SEARCH_LIMIT) -> list[User]:
     if "@" not in text and len(found) < limit:
         by_name = db.session.scalars(
             select(User)
-            .where(func.lower(User.name).like(_like_prefix(text), escape="\\"))
+            .where(_starts_with(func.lower(User.name), text))
             .order_by(User.email)
             .limit(limit)
         )
@@ -47,8 +47,8 @@ def search(query: str, limit: int = SEARCH_LIMIT) -> list[User]:
 
 
 def _starts_with(column: Any, text: str) -> Any:
-    """A prefix test the email index serves: PostgreSQL's text_pattern_ops index serves LIKE;
-    SQLite's plain index serves a range (its LIKE ignores indexes by default)."""
+    """A prefix test an index serves (on email, or on lower(name)): PostgreSQL's
+    text_pattern_ops index serves LIKE; SQLite's serves a range (its LIKE ignores indexes)."""
     if db.session.get_bind().dialect.name == "postgresql":
         return column.like(_like_prefix(text), escape="\\")
     return and_(column >= text, column < text + "\U0010ffff")
