@@ -21,6 +21,7 @@ def create_app(config: str | type | dict[str, Any] | None = None) -> Flask:
     load_settings(app, config)
     init_logging(app)  # first, so every later hook and log line already has the request id
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_web(app)
     register_cli(app)
@@ -52,6 +53,12 @@ def register_extensions(app: Flask) -> None:
     import paywall.newsletters.models
     import paywall.newsletters.service
     import paywall.teams.models  # noqa: F401
+
+
+def register_url_converters(app: Flask) -> None:
+    from paywall.web import register_url_converters as register
+
+    register(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,12 +1,19 @@
-"""The audit log: one append-only table for staff and team-manager actions."""
+"""The audit log: one append-only table for staff and team-manager actions.
+
+Append-only twice over: the ORM refuses to flush a change or a delete of an entry, and the
+database refuses UPDATE and DELETE on the table (triggers, created with the table here and by
+migration 0008), so raw SQL cannot rewrite history either. The one update allowed is the
+foreign keys' ON DELETE SET NULL when a user or team row goes (the emails stay).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DDL, JSON, ForeignKey, Index, String, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
 
 from paywall import clock
 from paywall.dbtypes import UTCDateTime
@@ -55,3 +62,69 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+class AppendOnlyError(RuntimeError):
+    """Code tried to change or delete an audit entry."""
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_change(mapper: Mapper[Any], connection: Connection, entry: AuditEntry) -> None:
+    raise AppendOnlyError(f"the audit log is append-only: entry {entry.id} cannot change")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_change(state: ORMExecuteState) -> None:
+    """update(AuditEntry) and delete(AuditEntry) skip the mapper events above."""
+    if (state.is_update or state.is_delete) and state.bind_mapper is AuditEntry.__mapper__:
+        raise AppendOnlyError("the audit log is append-only: no UPDATE or DELETE")
+
+
+# The same refusal in the database, for tables made by create_all() (tests, bench); migration
+# 0008 creates the same triggers. A row may only lose its links to deleted users and teams.
+_SQLITE_TRIGGERS = (
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    WHEN NOT (NEW.id IS OLD.id AND NEW.actor_email IS OLD.actor_email
+              AND NEW.action IS OLD.action AND NEW.target IS OLD.target
+              AND NEW.details IS OLD.details AND NEW.created_at IS OLD.created_at
+              AND (NEW.actor_id IS NULL OR NEW.actor_id IS OLD.actor_id)
+              AND (NEW.team_id IS NULL OR NEW.team_id IS OLD.team_id)
+              AND (NEW.subject_id IS NULL OR NEW.subject_id IS OLD.subject_id))
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+)
+# On PostgreSQL the SET NULL is an UPDATE run by the foreign key's own trigger, so it is told
+# apart by trigger depth: a statement sent by a client runs this trigger at depth 1.
+_POSTGRES_TRIGGERS = (
+    """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND pg_trigger_depth() > 1
+           AND (NEW.actor_id IS NULL OR NEW.actor_id = OLD.actor_id)
+           AND (NEW.team_id IS NULL OR NEW.team_id = OLD.team_id)
+           AND (NEW.subject_id IS NULL OR NEW.subject_id = OLD.subject_id)
+           AND to_jsonb(NEW) - '{actor_id,team_id,subject_id}'::text[]
+               = to_jsonb(OLD) - '{actor_id,team_id,subject_id}'::text[] THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'restrict_violation',
+            MESSAGE = 'audit_log is append-only: ' || TG_OP || ' refused';
+    END $$""",
+    """CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+)
+
+
+def _create_triggers_with_the_table() -> None:
+    table = AuditEntry.__table__
+    for dialect, statements in (("sqlite", _SQLITE_TRIGGERS), ("postgresql", _POSTGRES_TRIGGERS)):
+        for sql in statements:
+            ddl = DDL(sql).execute_if(dialect=dialect)  # type: ignore[no-untyped-call]
+            event.listen(table, "after_create", ddl)
+    drop = DDL("DROP FUNCTION IF EXISTS audit_log_append_only()")  # type: ignore[no-untyped-call]
+    event.listen(table, "after_drop", drop.execute_if(dialect="postgresql"))
+
+
+_create_triggers_with_the_table()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import IntegerConverter, Map
 
 from paywall.errors import PaywallError
 from paywall.extensions import db, limiter
@@ -22,6 +24,36 @@ CSP = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
+
+# Every id column is SQLAlchemy's Integer: 32-bit on PostgreSQL (SQLite's are 64-bit).
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` for ids: ASCII digits up to MAX_ID, so /admin/members/99999999999999999999
+    is a 404 rather than an overflow in the database driver (a 500)."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = MAX_ID, signed: bool = False) -> None:  # fmt: skip
+        super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
+
+
+ID_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII only: "²".isdigit() is true, int("²") fails
+
+
+def parse_id(value: object) -> int | None:
+    """An id from outside (a query string, Stripe metadata, a cookie), or None for anything
+    an id column cannot hold."""
+    text = str(value) if value is not None else ""
+    number = int(text) if ID_DIGITS.fullmatch(text) else None
+    return number if number is not None and 0 < number <= MAX_ID else None
+
+
+def register_url_converters(app: Flask) -> None:
+    """Before any blueprint adds its rules: rules pick their converters when added."""
+    app.url_map.converters["int"] = IdConverter
 
 
 def is_safe_next(value: str | None) -> bool:
@@ -87,10 +119,14 @@ def _retry_after_seconds() -> int:
     return max(1, int(current.reset_at - time.time()))
 
 
+def is_admin_path(path: str) -> bool:
+    return path == "/admin" or path.startswith("/admin/")
+
+
 def _hides_admin() -> bool:
     from flask_login import current_user
 
-    return request.path.startswith("/admin") and not getattr(current_user, "is_staff", False)
+    return is_admin_path(request.path) and not getattr(current_user, "is_staff", False)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -100,6 +136,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Response:
+        if _hides_admin():  # CSRF is checked before staff_only: a 400 would reveal the route
+            return http_error(NotFound())
         return error_response(
             400, "This form has expired. Go back, reload the page and try again.", "csrf_failed"
         )

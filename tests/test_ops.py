@@ -67,7 +67,16 @@ def test_admin_is_404_for_visitors_and_readers_and_open_to_staff(app, make_user)
             assert client.get(path).status_code == 404, path
             token = csrf_token(client, "/signin")
             assert client.post(path, data={"csrf_token": token}).status_code == 404, path
+            # Without a token the CSRF check would answer 400 before staff_only ran; without
+            # the slash the router would answer 308; OPTIONS would list the methods.
+            untokened = client.post(path)
+            assert untokened.status_code == 404, path
+            assert "This page does not exist." in untokened.get_data(as_text=True), path
+            assert client.get(path.rstrip("/")).status_code == 404, path
+            assert client.options(path).status_code == 404, path
     assert staff.get("/admin/").status_code == 200
+    assert staff.get("/admin/members").status_code == 308  # the redirect is there, for staff
+    assert staff.post("/admin/members/1/disable").status_code == 400  # and the CSRF check
 
 
 def test_dev_mailbox_lists_mail_newest_first(client, run_worker):

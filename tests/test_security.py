@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import flask_migrate
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
-from paywall import audit
+from paywall import audit, create_app
 from paywall.extensions import db
 from paywall.web import is_safe_next
 from tests.conftest import build_app
-from tests.helpers import sign_in
+from tests.helpers import make_user, sign_in
 
 # RFC 8058 one-click unsubscribe: mail providers POST with no form; the signed token is the
 # credential (tests/test_newsletters.py covers it). The Stripe webhook joins with billing.
@@ -184,3 +189,96 @@ def test_get_requests_change_nothing(app, client, make_user, run_worker):
         .where(audit.AuditEntry.action.endswith(".exported"))
     )  # fmt: skip
     assert after == {**before, "audit_log": before["audit_log"] + exported}
+
+
+def _assert_the_audit_log_refuses_changes() -> None:
+    """Through the ORM (object and bulk) and in raw SQL; only a foreign key's SET NULL passes."""
+    entry = audit.record(None, "member.disabled", "ana@example.com", note="kept")
+    db.session.commit()
+    attempts = [
+        lambda: setattr(entry, "action", "member.enabled"),
+        lambda: db.session.delete(entry),
+        lambda: db.session.execute(update(audit.AuditEntry).values(target="someone else")),
+        lambda: db.session.execute(delete(audit.AuditEntry)),
+    ]
+    for attempt in attempts:
+        with pytest.raises(audit.AppendOnlyError):
+            attempt()
+            db.session.flush()
+        db.session.rollback()
+    for sql in ("UPDATE audit_log SET action = 'member.enabled'", "DELETE FROM audit_log",
+                "UPDATE audit_log SET details = '{}'", "UPDATE audit_log SET team_id = 7"):  # fmt: skip
+        with pytest.raises(IntegrityError, match="append-only"):
+            db.session.execute(text(sql))
+        db.session.rollback()
+    db.session.expire_all()
+    kept = db.session.scalars(select(audit.AuditEntry)).one()
+    assert (kept.action, kept.details) == ("member.disabled", {"note": "kept"})
+    if db.engine.dialect.name == "postgresql":  # SQLite here does not enforce foreign keys
+        _assert_deleting_a_user_only_unlinks_their_entries()
+
+
+def _assert_deleting_a_user_only_unlinks_their_entries() -> None:
+    gone = make_user(email="gone@example.com", role="admin")
+    audit.record(gone, "member.role_changed", gone.email, subject=gone)
+    db.session.commit()
+    db.session.execute(text("DELETE FROM users WHERE email = 'gone@example.com'"))
+    db.session.commit()
+    entry = db.session.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.id)).all()[-1]
+    assert (entry.actor_id, entry.subject_id, entry.actor_email) == (None, None, "gone@example.com")
+    # The foreign key's own UPDATE may null them; a client may not.
+    audit.record(make_user(email="here@example.com"), "member.disabled")
+    db.session.commit()
+    with pytest.raises(IntegrityError, match="append-only"):
+        db.session.execute(text("UPDATE audit_log SET actor_id = NULL"))
+    db.session.rollback()
+
+
+def test_the_audit_log_refuses_updates_and_deletes(app):
+    _assert_the_audit_log_refuses_changes()
+
+
+@pytest.mark.postgres
+def test_the_audit_log_refuses_updates_and_deletes_on_postgres(pg_app):
+    with pg_app.app_context():
+        _assert_the_audit_log_refuses_changes()
+
+
+@contextmanager
+def _logging_kept() -> Iterator[None]:
+    """migrations/env.py runs fileConfig(), which replaces the root logger's handlers."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in ("sqlalchemy", "alembic")}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in levels.items():
+            logging.getLogger(name).setLevel(was)
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_migrations_make_the_audit_log_append_only(database, tmp_path):
+    from tests.test_migrations import PG_URL, _drop_everything
+
+    url = f"sqlite:///{tmp_path / 'migrated.db'}" if database == "sqlite" else PG_URL
+    if database == "postgresql":
+        _drop_everything(url)
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": url})
+    try:
+        with app.app_context(), _logging_kept():
+            flask_migrate.upgrade()
+            _assert_the_audit_log_refuses_changes()
+            db.session.remove()  # its read lock would keep the downgrade waiting
+            flask_migrate.downgrade(revision="0007")  # and the downgrade lifts the refusal
+            db.session.execute(text("DELETE FROM audit_log"))
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if database == "postgresql":
+            _drop_everything(url)

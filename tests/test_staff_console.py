@@ -17,6 +17,7 @@ from paywall.admin import dashboard
 from paywall.billing.models import StripeEvent, Subscription
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamInvite, TeamMember
+from tests.conftest import PG_URL
 from tests.helpers import csrf_token, make_user, sign_in
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -85,8 +86,21 @@ def test_dashboard_figures_match_a_hand_computed_fixture(app, staff, frozen) -> 
                  collection_method="send_invoice")  # fmt: skip
     # 8: ended 40 days ago: outside the window, and not paying at its start.
     subscription(8, status="canceled", paid_since=days_ago(400), ended_at=days_ago(40))
-    db.session.add_all([Team(name="A", seats=12, seats_used=5, billing="invoice"),
-                        Team(name="B", seats=3, seats_used=3, billing="manual")])  # fmt: skip
+    # 9: paid since 20 days ago and canceled 2 days ago: a cancellation, but not churn (it
+    # was not paying at the window's start).
+    subscription(9, status="canceled", paid_since=days_ago(20), ended_at=days_ago(2))
+    # 10: a lapsed team's subscription.
+    subscription(10, status="canceled", plan="team_annual", quantity=9, paid_since=days_ago(800),
+                 ended_at=days_ago(70))  # fmt: skip
+    # Teams: A pays by invoice (subscription 7), B is manual and paid up; C is a manual team
+    # that ran out, D a card team that never paid, E lapsed: their seats give nobody access.
+    db.session.add_all([
+        Team(name="A", seats=12, seats_used=5, billing="invoice", stripe_subscription_id="sub_7"),
+        Team(name="B", seats=3, seats_used=3, billing="manual", paid_until=days_ago(-30)),
+        Team(name="C", seats=5, seats_used=2, billing="manual", paid_until=days_ago(1)),
+        Team(name="D", seats=4, seats_used=0, billing="card"),
+        Team(name="E", seats=9, seats_used=6, billing="invoice", stripe_subscription_id="sub_10"),
+    ])  # fmt: skip
     db.session.commit()
 
     figures = dashboard.figures(NOW)
@@ -97,14 +111,15 @@ def test_dashboard_figures_match_a_hand_computed_fixture(app, staff, frozen) -> 
     assert figures.conversions == 1  # subscription 1 (4 converted before the window)
     # ARR: active or past due: 1, 4, 6 at $300, and 12 team seats at $300.
     assert figures.arr_cents == (3 + 12) * 30000 and figures.mrr_cents == 37500
-    # Paying at the window start: 4, 5, 6 and 7 (8 had ended; 1 began paying later).
-    assert (figures.cancellations, figures.paying_at_start) == (1, 4)
+    # Paying at the window start: 4, 5, 6 and 7 (8 and 10 had ended; 1 and 9 began later).
+    # Cancellations: 5 and 9; churn: only 5, of the four.
+    assert (figures.cancellations, figures.paying_at_start, figures.churned) == (2, 4, 1)
     assert (figures.teams, figures.seats_paid, figures.seats_used) == (2, 15, 8)
 
     page = staff.get("/admin/").get_data(as_text=True)
     for cell, value in [("premium-trial", "2"), ("trials-started", "3"), ("conversion-rate", "50.0%"),
-                        ("cancellations", "1"), ("churn-rate", "25.0%"), ("arr", "$4,500.00"),
-                        ("mrr", "$375.00"), ("seats", "8 / 15")]:  # fmt: skip
+                        ("cancellations", "2"), ("churn-rate", "25.0%"), ("arr", "$4,500.00"),
+                        ("mrr", "$375.00"), ("seats", "8 / 15"), ("teams", "2")]:  # fmt: skip
         assert f'id="{cell}">{value}<' in page, cell
 
     series = dashboard.daily(NOW)
@@ -113,7 +128,8 @@ def test_dashboard_figures_match_a_hand_computed_fixture(app, staff, frozen) -> 
     assert trials[days_ago(20).date()] == 1 and trials[days_ago(60).date()] == 1
     assert sum(dict(series["conversions"]).values()) == 2  # 13 and 53 days ago
     assert dict(series["cancellations"])[days_ago(5).date()] == 1
-    assert sum(dict(series["cancellations"]).values()) == 2  # 5 and 40 days ago (8 paid)
+    # 9, 5, 8 and 10: 2, 5, 40 and 70 days ago (each had paid)
+    assert sum(dict(series["cancellations"]).values()) == 4
     assert f"<title>{days_ago(20).date().isoformat()}: 1</title>" in page
     assert "<script" not in page.split("<h2>Last 90 days</h2>")[1]
 
@@ -330,3 +346,118 @@ def test_every_admin_post_route_writes_the_audit_log(app, staff, outbox) -> None
             select(audit.AuditEntry).order_by(audit.AuditEntry.id.desc())
         ).first()
         assert newest is not None and newest.actor_email == "staff@example.com", endpoint
+
+
+HUGE = "99999999999999999999"
+ON_BOTH = pytest.mark.parametrize(  # SQLite's integers are 64-bit, PostgreSQL's INTEGER 32
+    "app_config", [{}, pytest.param({"DATABASE_URL": PG_URL}, marks=pytest.mark.postgres)]
+)
+
+
+@ON_BOTH
+def test_ids_too_big_for_the_database_are_404_never_500(app, staff) -> None:  # type: ignore[no-untyped-def]
+    """Walked from the URL map: every <int:> segment of every route, as staff with a token."""
+    token = csrf_token(staff, "/admin/")
+    with_ids = [r for r in app.url_map.iter_rules() if "<int:" in r.rule]
+    assert len(with_ids) >= 20
+    for number in (HUGE, str(2**31)):  # 2**31: just past PostgreSQL's INTEGER
+        for rule in with_ids:
+            path = re.sub(r"<[^>]+>", "x", re.sub(r"<int:[^>]+>", number, rule.rule))
+            for method in {"GET", "POST"} & set(rule.methods or ()):
+                answer = staff.open(path, method=method, data={"csrf_token": token})
+                assert answer.status_code == 404, (method, path, answer.status_code)
+    assert staff.get(f"/admin/members/{2**31 - 1}").status_code == 404  # in range: no such member
+
+
+@ON_BOTH
+def test_odd_numbers_in_query_strings_are_never_a_500(app, staff) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/admin/teams/?request=", "/memos?page=", "/admin/members/?q=",
+                 "/admin/events?before=", "/admin/audit?team="):  # fmt: skip
+        for odd in (HUGE, str(2**31), "-1", "²", "abc"):
+            assert staff.get(path + odd).status_code in (200, 404), path + odd
+    assert "Onboard a team" in staff.get("/admin/teams/?request=" + HUGE).get_data(as_text=True)
+
+
+@ON_BOTH
+def test_the_audit_log_filters_ignore_odd_numbers(app, staff) -> None:  # type: ignore[no-untyped-def]
+    team = Team(name="Acme", seats=3, billing="manual")
+    db.session.add(team)
+    db.session.flush()
+    audit.record(None, "team.created", "Acme", team_id=team.id)
+    db.session.commit()
+
+    def shown(**query: str) -> int:
+        answer = staff.get("/admin/audit", query_string=query)
+        assert answer.status_code == 200, query
+        return answer.get_data(as_text=True).split('id="audit"')[1].count("team.created")
+
+    assert shown(team=str(team.id)) == 1
+    for odd in ("²", "١", HUGE, str(2**31), "-1", "1.0", "abc"):
+        assert shown(team=odd) == 0, odd  # no team has that id
+        assert shown(before=odd) == 1, odd  # a cursor that is no id: the first page
+    assert shown(before=str(2**31 - 1)) == 1
+
+
+def test_the_member_page_shows_subscriptions_invoices_seats_and_newsletters(app, staff) -> None:  # type: ignore[no-untyped-def]
+    from paywall.billing.models import Invoice
+    from paywall.newsletters.models import Subscription as ListSubscription
+
+    member = make_user(email="ana@example.com")
+    member.stripe_customer_id = "cus_7"
+    subscription(7, user_id=member.id, status="past_due",
+                 current_period_end=datetime(2027, 3, 1, tzinfo=UTC))  # fmt: skip
+    db.session.add(Invoice(stripe_invoice_id="in_ana", stripe_customer_id="cus_7",
+                           number="PRO-0042", status="open", total=30000,
+                           created=datetime(2026, 3, 1, tzinfo=UTC)))  # fmt: skip
+    team = Team(name="Acme Research", seats=3, seats_used=1, billing="manual")
+    db.session.add(team)
+    db.session.flush()
+    db.session.add(TeamMember(team_id=team.id, user_id=member.id, role="manager",
+                              joined_at=datetime(2026, 4, 2, tzinfo=UTC)))  # fmt: skip
+    db.session.add_all([
+        ListSubscription(email="ana@example.com", list_slug="gulf", status="confirmed"),
+        ListSubscription(email="ana@example.com", list_slug="turkey", status="pending"),
+    ])  # fmt: skip
+    db.session.commit()
+
+    def section(page: str, html_id: str) -> str:
+        return page.split(f'id="{html_id}"')[1].split("</table>")[0].split("</ul>")[0]
+
+    page = staff.get(f"/admin/members/{member.id}").get_data(as_text=True)
+    test = "https://dashboard.stripe.com/test"
+    assert f'<a href="{test}/customers/cus_7">cus_7</a>' in section(page, "account")
+    subs = section(page, "subscriptions")
+    assert f'<a href="{test}/subscriptions/sub_7">sub_7</a>' in subs
+    assert "pro_annual" in subs and "past due" in subs and "period ends 1 Mar 2027" in subs
+    invoices = section(page, "invoices")
+    assert f'<a href="{test}/invoices/in_ana">PRO-0042</a>' in invoices
+    assert "$300.00" in invoices and "open" in invoices
+    seats = section(page, "seats")
+    assert f'/admin/teams/{team.id}">Acme Research</a> (manager): joined 2 Apr 2026' in seats
+    assert '<p id="newsletters">gulf</p>' in page  # confirmed lists only
+    # With a live key the links go to the live dashboard.
+    app.config["STRIPE_SECRET_KEY"] = "sk_live_example"
+    page = staff.get(f"/admin/members/{member.id}").get_data(as_text=True)
+    assert 'href="https://dashboard.stripe.com/subscriptions/sub_7"' in page
+    assert 'href="https://dashboard.stripe.com/invoices/in_ana"' in page
+    assert "dashboard.stripe.com/test/" not in page
+
+
+def test_an_action_that_changes_nothing_says_so_and_is_not_audited(app, staff) -> None:  # type: ignore[no-untyped-def]
+    member = make_user(email="ana@example.com", disabled=True)
+    home = f"/admin/members/{member.id}"
+    token = csrf_token(staff, home)
+    count = select(func.count()).select_from(audit.AuditEntry)
+    for path, data, words in [
+        ("/disable", {}, "Nothing changed: the account was already disabled."),
+        ("/role", {"role": "reader"}, "Nothing changed: the member already has that role."),
+    ]:
+        answer = staff.post(home + path, data={"csrf_token": token, **data})
+        assert answer.status_code == 303
+        assert words in staff.get(answer.headers["Location"]).get_data(as_text=True)
+        assert db.session.scalar(count) == 0, path
+    staff.post(home + "/enable", data={"csrf_token": token})
+    answer = staff.post(home + "/enable", data={"csrf_token": token})
+    page = staff.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Nothing changed: the account was already enabled." in page
+    assert db.session.scalar(count) == 1  # the one real change

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from paywall import audit, clock
+from paywall.billing.models import Subscription
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamInvite, TeamRequest
 from tests.helpers import csrf_token, link_in, make_item, make_user, sign_in
@@ -76,13 +77,27 @@ def test_invitations_are_single_use_and_expire(app, outbox, monkeypatch) -> None
     assert again.status_code == 400 and "not valid" in again.get_data(as_text=True)
     client.post(
         "/team/invites",
-        data={"csrf_token": csrf_token(client, "/team"), "emails": "late@acme.example"},
+        data={
+            "csrf_token": csrf_token(client, "/team"),
+            "emails": "d13@acme.example late@acme.example",
+        },
     )
-    late_link = invite_link(outbox, "late@acme.example")
+    day13_link, late_link = (
+        invite_link(outbox, e) for e in ("d13@acme.example", "late@acme.example")
+    )
     real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=13))
+    _, on_day13 = accept(app, "d13@acme.example", day13_link)  # 14 days: still good on day 13
+    assert on_day13.status_code == 303 and on_day13.headers["Location"].endswith("/")
     monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=15))
     late = app.test_client()
     assert late.get(late_link).status_code == 400
+    make_user(email="late@acme.example")
+    sign_in(late, "late@acme.example")
+    on_day15 = late.post(late_link, data={"csrf_token": csrf_token(late, "/account")})
+    assert on_day15.status_code == 400 and "has expired" in on_day15.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(select(Team)).seats_used == 2  # the manager and day 13 only
 
 
 def test_the_wrong_address_cannot_use_an_invitation(app, outbox) -> None:  # type: ignore[no-untyped-def]
@@ -157,21 +172,37 @@ def test_a_manager_reaches_nothing_of_another_team(app, outbox) -> None:  # type
 
 
 def test_the_request_form(app, client, outbox) -> None:  # type: ignore[no-untyped-def]
+    """Posted with exactly CONTRACT.md's field names, as a publisher's own page would."""
     make_user(email="staff@example.com", role="admin")
+    page = client.get("/teams").get_data(as_text=True)
+    form = page[page.index('<form method="post" action="/teams"') :]
+    named = re.findall(r'name="([^"]+)"', form[: form.index("</form>")])
+    assert named == ["csrf_token", "organization", "name", "email", "seats", "message"]
     token = csrf_token(client, "/teams")
-    bad = client.post("/teams", data={"csrf_token": token, "organisation": "", "contact_name": "Dana",
+    bad = client.post("/teams", data={"csrf_token": token, "organization": "", "name": "Dana",
                                       "email": "dana@initech.example", "seats": "0"})  # fmt: skip
     assert bad.status_code == 400 and "Name your organisation." in bad.get_data(as_text=True)
-    good = client.post("/teams", data={"csrf_token": token, "organisation": "Initech", "contact_name": "Dana",
+    good = client.post("/teams", data={"csrf_token": token, "organization": "Initech", "name": "Dana",
                                        "email": "Dana@Initech.example", "seats": "25", "message": "Q1 start"})  # fmt: skip
     assert good.status_code == 200 and "25 seats for <strong>Initech</strong>" in good.get_data(
         as_text=True
     )
-    assert db.session.scalar(select(TeamRequest.contact_email)) == "dana@initech.example"
+    wanted = db.session.scalar(select(TeamRequest))
+    assert (wanted.organisation, wanted.contact_name, wanted.contact_email, wanted.seats,
+            wanted.message) == ("Initech", "Dana", "dana@initech.example", 25, "Q1 start")  # fmt: skip
     assert outbox("staff@example.com")[0].subject == "Team plan request: Initech"
     staff = app.test_client()
     sign_in(staff, "staff@example.com")
     assert "Initech" in staff.get("/admin/teams/requests").get_data(as_text=True)
+
+
+def test_the_request_form_still_takes_its_old_field_names(client) -> None:  # type: ignore[no-untyped-def]
+    answer = client.post("/teams", data={"csrf_token": csrf_token(client, "/teams"), "organisation": "Umbrella",
+                                         "contact_name": "Ada", "email": "ada@umbrella.example", "seats": "3"})  # fmt: skip
+    assert answer.status_code == 200 and "<strong>Umbrella</strong>" in answer.get_data(
+        as_text=True
+    )
+    assert db.session.scalar(select(TeamRequest.contact_name)) == "Ada"
 
 
 @pytest.mark.parametrize("bad", [["--seats", "0"], ["--manager", "nope"], ["--billing", "barter"]])
@@ -203,26 +234,41 @@ def test_domain_join_within_the_seat_cap(app, outbox) -> None:  # type: ignore[n
     page = colleague.get("/account").get_data(as_text=True)
     assert "Join Acme" in page
     team_id = re.search(r"/team/join-by-domain/(\d+)", page).group(1)  # type: ignore[union-attr]
+    # Someone whose address at the domain is not confirmed is neither offered nor let in.
+    unconfirmed = app.test_client()
+    make_user(email="uma@acme.example", verified=False)
+    sign_in(unconfirmed, "uma@acme.example")
+    assert "Join Acme" not in unconfirmed.get("/account").get_data(as_text=True)
+    refused = unconfirmed.post(
+        f"/team/join-by-domain/{team_id}", data={"csrf_token": csrf_token(unconfirmed, "/account")}
+    )
+    assert refused.status_code == 404
+    # Dave sees the offer too, but Carol takes the last seat first.
+    outsider = app.test_client()
+    make_user(email="dave@acme.example")
+    sign_in(outsider, "dave@acme.example")
+    assert "Join Acme" in outsider.get("/account").get_data(as_text=True)
+    dave_token = csrf_token(outsider, "/account")
     joined = colleague.post(
         f"/team/join-by-domain/{team_id}", data={"csrf_token": csrf_token(colleague, "/account")}
     )
     assert joined.status_code == 303
     db.session.expire_all()
     assert db.session.get(Team, int(team_id)).seats_used == 2
-    # The team is full now: nobody else is offered a seat, and a direct post is refused.
-    outsider = app.test_client()
-    make_user(email="dave@acme.example")
-    sign_in(outsider, "dave@acme.example")
+    # The team is full now: Dave's click says so and tells the manager; no seat is taken.
+    full = outsider.post(f"/team/join-by-domain/{team_id}", data={"csrf_token": dave_token})
+    assert full.status_code == 409 and "Acme has no free seats" in full.get_data(as_text=True)
+    assert outbox("boss@acme.example")[-1].subject == "Acme is out of seats"
     assert "Join Acme" not in outsider.get("/account").get_data(as_text=True)
-    refused = outsider.post(
-        f"/team/join-by-domain/{team_id}", data={"csrf_token": csrf_token(outsider, "/account")}
-    )
-    assert refused.status_code == 404
-    # Other domains never see it.
+    db.session.expire_all()
+    assert db.session.get(Team, int(team_id)).seats_used == 2
+    # Other domains never see it, nor get in.
     other = app.test_client()
     make_user(email="eve@elsewhere.example")
     sign_in(other, "eve@elsewhere.example")
     assert "Join Acme" not in other.get("/account").get_data(as_text=True)
+    assert other.post(f"/team/join-by-domain/{team_id}",
+                      data={"csrf_token": csrf_token(other, "/account")}).status_code == 404  # fmt: skip
 
 
 def test_a_manual_team_asks_staff_for_more_seats(app, outbox) -> None:  # type: ignore[no-untyped-def]
@@ -362,3 +408,85 @@ def test_staff_run_a_team_from_its_page(app, outbox) -> None:  # type: ignore[no
         assert staff.post(f"/admin/teams/{other.id}/members/{boss}/{action}",
                           data={"csrf_token": token}).status_code == 404  # fmt: skip
     assert "boss@acme.example" in staff.get(home).get_data(as_text=True)
+
+
+def test_pasting_more_than_the_cap_reports_the_addresses_left_out(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    onboard(app, seats=150)  # a day's limit of 300 invitations: only the paste cap applies
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    many = "\n".join(f"p{n}@acme.example" for n in range(205))
+    report = manager.post(
+        "/team/invites", data={"csrf_token": csrf_token(manager, "/team"), "emails": many}
+    ).get_data(as_text=True)
+    assert report.count(": invited</li>") == 200
+    for n in range(200, 205):
+        assert (
+            f'p{n}@acme.example: <span class="error">not invited — too many at once; '
+            "at most 200 per paste" in report
+        )
+    assert not outbox("p200@acme.example") and outbox("p199@acme.example")
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"STRIPE_SECRET_KEY": "sk_test_down", "STRIPE_API_BASE": "http://127.0.0.1:9"}]
+)
+def test_teams_create_says_in_one_line_when_stripe_is_down(app) -> None:  # type: ignore[no-untyped-def]
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "Acme", "--seats", "3",
+                                                "--manager", "boss@acme.example", "--billing", "invoice"])  # fmt: skip
+    assert result.exit_code == 1
+    said = [line for line in result.stderr.splitlines() if line.startswith("Error")]  # not logs
+    assert said == [
+        "Error: Payments are not answering right now. Nothing was charged; please try again in "
+        "a minute."
+    ]
+    assert db.session.scalar(select(Team)) is None
+
+
+def own_subscription(user_id: int, days: int) -> Subscription:
+    row = Subscription(stripe_subscription_id=f"sub_own_{user_id}", stripe_customer_id=f"cus_{user_id}",
+                       user_id=user_id, plan="pro_annual", status="active",
+                       current_period_end=clock.now() + timedelta(days=days))  # fmt: skip
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def test_a_manual_team_past_paid_until_ends_team_access_only(app, outbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Team access ends on the next request after paid-until; a member's own subscription is
+    not touched and keeps them reading. The offer to stop paying twice is made once."""
+    memo = make_item(kind="memo", body=SENTINEL).url_path()
+    team = onboard(app, seats=3)  # paid until a year from now
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    token = csrf_token(manager, "/team")
+    manager.post(
+        "/team/invites", data={"csrf_token": token, "emails": "ana@acme.example pay@acme.example"}
+    )
+    ana, _ = accept(app, "ana@acme.example", invite_link(outbox, "ana@acme.example"))
+    payer_id = make_user(email="pay@acme.example").id
+    own = own_subscription(payer_id, days=500)
+    payer = app.test_client()
+    sign_in(payer, "pay@acme.example")
+    link = invite_link(outbox, "pay@acme.example")
+    joined = payer.post(link, data={"csrf_token": csrf_token(payer, link)})
+    assert joined.headers["Location"].endswith("/team/welcome")  # offered, once
+    assert SENTINEL in ana.get(memo).get_data(as_text=True)
+    # Removed and invited again, the payer joins again: not offered a second time.
+    page = manager.get("/team").get_data(as_text=True)
+    row = re.search(r"pay@acme\.example</td>.*?/team/members/(\d+)/remove", page, re.S)
+    manager.post(f"/team/members/{row.group(1)}/remove", data={"csrf_token": token})  # type: ignore[union-attr]
+    manager.post("/team/invites", data={"csrf_token": token, "emails": "pay@acme.example"})
+    link = invite_link(outbox, "pay@acme.example")
+    again = payer.post(link, data={"csrf_token": csrf_token(payer, link)})
+    assert again.status_code == 303 and not again.headers["Location"].endswith("/team/welcome")
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=366))
+    assert SENTINEL not in ana.get(memo).get_data(as_text=True)
+    assert ana.get("/api/v1/me").json["access"]["premium"] is False
+    assert SENTINEL in payer.get(memo).get_data(as_text=True)
+    assert payer.get("/api/v1/me").json["access"]["source"] == "subscription"
+    db.session.expire_all()
+    kept = db.session.get(Subscription, own.id)
+    assert (kept.status, kept.cancel_at_period_end, kept.canceled_at) == ("active", False, None)
+    staff = staff_client(app)
+    assert "No access: the team has lapsed" in staff.get(f"/admin/teams/{team.id}").get_data(
+        as_text=True
+    )

@@ -8,6 +8,9 @@ import re
 import stripe
 from sqlalchemy import select
 
+from paywall.audit import AuditEntry
+from paywall.billing import sync
+from paywall.billing.catalog import reconcile
 from paywall.extensions import db
 from paywall.mail.models import OutboxMail
 from paywall.teams.models import Team
@@ -66,11 +69,28 @@ def test_an_invoice_team_reads_until_its_invoice_is_overdue_past_grace(shop) -> 
     assert SENTINEL in manager.get(memo).get_data(as_text=True)
     shop.advance(days=4)  # past the grace days: team access ends
     assert SENTINEL not in manager.get(memo).get_data(as_text=True)
+    # The next sync (here what `paywall stripe-reconcile` runs) puts the lapse in the log.
+    assert not [a for _, a, _ in team_log(shop, team_id) if a in ("team.lapsed", "team.restored")]
+    assert shop.site.run(reconcile) >= 1
     # Paid by bank transfer, which staff record in Stripe:
     client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
     client.v1.invoices.pay(invoice["id"], {"paid_out_of_band": True})
     shop.settle()
     assert SENTINEL in manager.get(memo).get_data(as_text=True)
+    lapses = [
+        (who, a, d)
+        for who, a, d in team_log(shop, team_id)
+        if a in ("team.lapsed", "team.restored")
+    ]
+    assert lapses == [("stripe", "team.lapsed", {"status": "past_due"}),
+                      ("stripe", "team.restored", {"status": "active"})]  # fmt: skip
+    page = manager.get("/team").get_data(as_text=True)
+    assert "<td>Stripe</td><td>lapsed</td><td>Acme</td><td>status past_due</td>" in page
+
+
+def team_log(shop, team_id: int) -> list[tuple[str | None, str, dict]]:  # type: ignore[no-untyped-def,type-arg]
+    return shop.site.run(lambda: [(e.actor_email, e.action, e.details) for e in db.session.scalars(
+        select(AuditEntry).where(AuditEntry.team_id == team_id).order_by(AuditEntry.id))])  # fmt: skip
 
 
 def test_a_card_team_pays_through_checkout_then_adds_seats(shop) -> None:  # type: ignore[no-untyped-def]
@@ -82,22 +102,98 @@ def test_a_card_team_pays_through_checkout_then_adds_seats(shop) -> None:  # typ
     manager = join(shop, "chief@globex.example")
     assert SENTINEL not in manager.get(memo).get_data(as_text=True)  # not paid yet
     assert "Payment is pending" in manager.get("/team").get_data(as_text=True)
+    # Onboarded with 4 seats; the manager pays for 6 in Checkout: the team has 6.
     assert shop.stripe_pages.post(path(checkout), data={**GOOD, "quantity": "6"}).status_code == 303
     shop.settle()
     assert SENTINEL in manager.get(memo).get_data(as_text=True)
     team = shop.site.run(lambda: db.session.get(Team, team_id))
     assert team.stripe_subscription_id and team.checkout_url is None
-    # Seats added on a card team are billed at once, prorated, in Stripe.
-    sub = shop.emulator.store.objects[team.stripe_subscription_id]
-    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
-    client.v1.subscription_items.update(
-        sub["_items"][0], {"quantity": 8, "proration_behavior": "always_invoice"}
+    assert team.seats == 6
+    log = team_log(shop, team_id)
+    assert ("stripe", "team.checkout_completed", {"seats": 6, "status": "active"}) in log
+    assert ("stripe", "team.seats_billed", {"seats": [4, 6]}) in log
+    page = manager.get("/team").get_data(as_text=True)
+    assert "1 of 6 seats used" in page
+    assert "<td>Stripe</td><td>seats billed</td><td>Globex</td><td>seats 4 → 6</td>" in page
+    # The manager adds 2 seats: billed at once, prorated, and paid by the card on file.
+    sub_id = team.stripe_subscription_id
+    first_invoice = shop.emulator.store.objects[sub_id]["latest_invoice"]
+    answer = manager.post(
+        "/team/seats", data={"csrf_token": csrf_token(manager, "/team"), "seats": "2"}
     )
-    latest = shop.emulator.store.objects[
-        shop.emulator.store.objects[team.stripe_subscription_id]["latest_invoice"]
-    ]
-    assert latest["billing_reason"] == "subscription_update" and 0 < latest["amount_due"] <= 60000
-    assert latest["status"] == "paid"
+    assert answer.status_code == 303 and "seats-added" in answer.headers["Location"]
+    sub = shop.emulator.store.objects[sub_id]
+    assert shop.emulator.store.objects[sub["_items"][0]]["quantity"] == 8
+    latest = shop.emulator.store.objects[sub["latest_invoice"]]
+    assert latest["id"] != first_invoice and latest["billing_reason"] == "subscription_update"
+    assert latest["status"] == "paid" and 0 < latest["amount_due"] <= 60000
+    lines = latest["lines"]["data"]
+    assert lines and all(line["parent"]["subscription_item_details"]["proration"] for line in lines)
+    shop.settle()
+    assert shop.site.run(lambda: db.session.get(Team, team_id).seats) == 8
+    assert "1 of 8 seats used" in manager.get("/team").get_data(as_text=True)
+
+
+def test_a_lapsed_card_team_is_told_it_cannot_add_seats(shop) -> None:  # type: ignore[no-untyped-def]
+    team_id = staff_onboards(
+        shop, name="Soylent", seats="3", manager_email="ceo@soylent.example", billing="card"
+    )
+    checkout = last_link(shop, "ceo@soylent.example", "/checkout/")
+    manager = join(shop, "ceo@soylent.example")
+    assert shop.stripe_pages.post(path(checkout), data=GOOD).status_code == 303
+    shop.settle()
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
+    # Canceled in Stripe before the webhook arrives: our mirror still says active, Stripe
+    # refuses the change, and the manager is told so (not a 500).
+    shop.emulator.point_at(None)
+    client.v1.subscriptions.cancel(sub_id)
+    token = csrf_token(manager, "/team")
+    refused = manager.post("/team/seats", data={"csrf_token": token, "seats": "2"})
+    assert refused.status_code == 409
+    assert "Payments refused this change" in refused.get_data(as_text=True)
+    # Once the mirror knows, the button says why before asking Stripe.
+    shop.emulator.point_at(f"{shop.site.url}/webhooks/stripe")
+    shop.site.run(lambda: (sync.sync_subscription(sub_id), db.session.commit()))
+    refused = manager.post("/team/seats", data={"csrf_token": token, "seats": "2"})
+    assert refused.status_code == 400
+    assert "Soylent&#39;s subscription has ended, so seats cannot be added" in refused.get_data(
+        as_text=True
+    )
+    assert (
+        shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["_items"][0]]["quantity"]
+        == 3
+    )
+    assert shop.site.run(lambda: db.session.get(Team, team_id).seats) == 3
+    assert ("stripe", "team.lapsed", {"status": "canceled"}) in team_log(shop, team_id)
+
+
+def test_seats_changed_4_6_4_6_end_at_6_in_stripe(shop) -> None:  # type: ignore[no-untyped-def]
+    """Each change is its own request to Stripe: the second 4 -> 6 is not a replay of the
+    first (whose idempotency key Stripe keeps for 24 hours)."""
+    team_id = staff_onboards(
+        shop, name="Vandelay", seats="4", manager_email="art@vandelay.example", billing="invoice"
+    )
+    staff = shop.app.test_client()
+    sign_in(staff, "staff@example.com")
+    home = f"/admin/teams/{team_id}"
+    token = csrf_token(staff, home)
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    for seats in (6, 4, 6):
+        assert (
+            staff.post(home + "/seats", data={"csrf_token": token, "seats": str(seats)}).status_code
+            == 303
+        )
+    item = shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["_items"][0]]
+    assert item["quantity"] == 6
+    shop.settle()
+    assert shop.site.run(lambda: db.session.get(Team, team_id).seats) == 6
+    # (A webhook may land before the staff request commits: Stripe's entry then comes first.)
+    changes = [(a, d) for who, a, d in team_log(shop, team_id)
+               if a.startswith("team.seats") and who == "staff@example.com"]  # fmt: skip
+    assert changes == [("team.seats_added", {"extra": 2, "seats": 6}),
+                                 ("team.seats_set", {"seats": [6, 4]}),
+                                 ("team.seats_added", {"extra": 2, "seats": 6})]  # fmt: skip
 
 
 def test_an_invoice_team_adds_seats_with_a_prorated_invoice_sent(shop) -> None:  # type: ignore[no-untyped-def]
@@ -188,3 +284,57 @@ def test_a_member_paying_for_themselves_is_offered_once_to_stop(shop) -> None:  
     premium = shop.access("twice@acme.example")[0]
     assert premium  # the team seat (and the rest of their own period) keep access
     assert "End my own subscription" not in reader.get("/team/welcome").get_data(as_text=True)
+
+
+def test_stripe_refusing_a_request_is_an_error_people_can_read(app) -> None:  # type: ignore[no-untyped-def]
+    """Not a 500: an InvalidRequestError or IdempotencyError from Stripe becomes StripeRefused
+    (a PaywallError, 409), which callers can still catch as gateway.InvalidRequestError."""
+    from paywall.billing import gateway
+    from paywall.errors import PaywallError
+
+    def refuse(error: Exception) -> None:
+        raise error
+
+    for error in (stripe.InvalidRequestError("No such subscription", "id", code="resource_missing"),
+                  stripe.IdempotencyError("Keys for idempotent requests can only be used with the same parameters")):  # fmt: skip
+        try:
+            gateway.call(lambda: refuse(error), "testing")  # noqa: B023
+        except gateway.InvalidRequestError as refused:
+            assert isinstance(refused, gateway.StripeRefused) and isinstance(refused, PaywallError)
+            assert refused.status == 409 and "nothing was charged" in refused.message
+        else:
+            raise AssertionError("not refused")
+
+
+def test_stripe_billing_fewer_seats_than_in_use_keeps_the_members(shop) -> None:  # type: ignore[no-untyped-def]
+    """Seats follow Stripe down too, but never below those in use (the CHECK constraint): the
+    team is full until members leave, then the seats come down to what is billed."""
+    team_id = staff_onboards(
+        shop, name="Wonka", seats="3", manager_email="willy@wonka.example", billing="invoice"
+    )
+    manager = join(shop, "willy@wonka.example")
+    token = csrf_token(manager, "/team")
+    manager.post("/team/invites", data={"csrf_token": token, "emails": "oompa@wonka.example"})
+    join(shop, "oompa@wonka.example")
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    client = stripe.StripeClient(shop.emulator.api_key, base_addresses={"api": shop.emulator.url})
+    item = shop.emulator.store.objects[sub_id]["_items"][0]
+    client.v1.subscription_items.update(item, {"quantity": 1, "proration_behavior": "none"})
+    shop.settle()
+
+    def seats() -> tuple[int, int]:
+        team = shop.site.run(lambda: db.session.get(Team, team_id))
+        return team.seats_used, team.seats
+
+    assert seats() == (2, 2)
+    page = manager.get("/team").get_data(as_text=True)
+    member_id = re.search(r"/team/members/(\d+)/remove", page).group(1)  # type: ignore[union-attr]
+    assert (
+        manager.post(f"/team/members/{member_id}/remove", data={"csrf_token": token}).status_code
+        == 303
+    )
+    assert seats() == (1, 1)
+    billed = [d["seats"] for who, a, d in team_log(shop, team_id) if a == "team.seats_billed"]
+    assert billed == [[3, 2], [2, 1]] and all(
+        who == "stripe" for who, a, _ in team_log(shop, team_id) if a == "team.seats_billed"
+    )

@@ -53,3 +53,25 @@ def _rounds(pg_app: Flask) -> None:
                 TeamMember.team_id == team.id, TeamMember.removed_at.is_(None)))  # fmt: skip
             db.session.refresh(team)
             assert sum(joined) == SEATS == members == team.seats_used, round_number
+
+
+def test_seats_follow_stripe_but_never_below_those_in_use(pg_app) -> None:  # type: ignore[no-untyped-def]
+    """The guarded UPDATE behind on_subscription_synced, on PostgreSQL: the CHECK constraint
+    (seats_used <= seats) holds when Stripe bills fewer seats than are taken."""
+    from paywall.billing.models import Subscription
+    from paywall.teams.seats import follow_billed_seats
+
+    with pg_app.app_context():
+        team = Team(name="Billed", seats=5, seats_used=3, billing="card",
+                    stripe_subscription_id="sub_pg_seats")  # fmt: skip
+        row = Subscription(stripe_subscription_id="sub_pg_seats", stripe_customer_id="cus_pg",
+                           plan="team_annual", status="active", quantity=8)  # fmt: skip
+        db.session.add_all([team, row])
+        db.session.commit()
+        assert follow_billed_seats(team) == (5, 8) and team.seats == 8
+        row.quantity = 2
+        assert follow_billed_seats(team) == (8, 3) and team.seats == 3
+        assert follow_billed_seats(team) is None
+        db.session.commit()
+        db.session.refresh(team)
+        assert (team.seats_used, team.seats) == (3, 3)

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from paywall.accounts.models import User
 from paywall.extensions import db, login_manager
+from paywall.web import parse_id
 
 
 def load_user(cookie_id: str) -> User | None:
@@ -19,9 +20,10 @@ def load_user(cookie_id: str) -> User | None:
     disabling the account bump the version, so every older cookie, even a copied one, is dead.
     """
     user_id, _, version = cookie_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    number = parse_id(user_id)
+    if number is None or not version.isascii() or not version.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, number)
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

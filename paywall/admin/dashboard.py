@@ -6,9 +6,13 @@ members (bench/scale.py measures it). Definitions, as the page states them:
 
 - a trial *converts* when its subscription first pays (`paid_since`, set at the trial's end);
 - the conversion rate is, of the trials that ended in the window, the share that converted;
-- a *cancellation* is a paying subscription that ended in the window; churn is cancellations
-  over the subscriptions paying at the window's start;
-- ARR is the yearly price times seats of every active or past-due subscription.
+- a *cancellation* is a paying subscription that ended in the window; churn is, of the
+  subscriptions paying at the window's start, the share that ended in it (so one that began
+  and ended inside the window is a cancellation but not churn, and churn never passes 100%);
+- ARR is the yearly price times seats of every active or past-due subscription;
+- team seats count only teams whose seats give access now: a manual team paid up, any other
+  team while its subscription is trialing, active or past due (a lapsed team, or a card team
+  that never paid, has seats but pays for none).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Figures:
     arr_cents: int
     cancellations: int
     paying_at_start: int
+    churned: int  # of those paying at the window's start, how many ended in it
     teams: int
     seats_paid: int
     seats_used: int
@@ -55,7 +60,7 @@ class Figures:
 
     @property
     def churn_rate(self) -> float | None:
-        return self.cancellations / self.paying_at_start if self.paying_at_start else None
+        return self.churned / self.paying_at_start if self.paying_at_start else None
 
     @property
     def mrr_cents(self) -> int:
@@ -67,8 +72,12 @@ def figures(now: datetime) -> Figures:
     premium = premium_by_source(now)
     subs = Subscription
     ended = and_(subs.trial_end >= start, subs.trial_end <= now)
-    teams = db.session.execute(
-        select(func.count(Team.id), func.sum(Team.seats), func.sum(Team.seats_used))
+    teams = _teams_with_access(now)
+    # Paying at the window's start, and of those how many ended since: one range scan.
+    paying_at_start, churned = db.session.execute(
+        select(func.count(), func.count(subs.ended_at)).where(
+            subs.paid_since < start, or_(subs.ended_at.is_(None), subs.ended_at >= start)
+        )
     ).one()
     return Figures(
         members=int(db.session.scalar(select(func.count(User.id))) or 0),
@@ -79,9 +88,8 @@ def figures(now: datetime) -> Figures:
         conversions=_subscriptions(subs.trial_start.is_not(None), subs.paid_since >= start),
         arr_cents=_arr(),
         cancellations=_subscriptions(subs.paid_since.is_not(None), subs.ended_at >= start),
-        paying_at_start=_subscriptions(
-            subs.paid_since < start, or_(subs.ended_at.is_(None), subs.ended_at >= start)
-        ),
+        paying_at_start=paying_at_start,
+        churned=churned,
         teams=teams[0] or 0,
         seats_paid=int(teams[1] or 0),
         seats_used=int(teams[2] or 0),
@@ -100,6 +108,23 @@ def premium_by_source(now: datetime) -> dict[str, int]:
     ):
         premium[source or "unknown"] = count
     return premium
+
+
+def _teams_with_access(now: datetime) -> Any:
+    """(teams, seats, seats used) of the teams whose seats give access now."""
+    # The running team subscriptions are few and found on ix_subscriptions_status_plan; with
+    # the filter in the join, PostgreSQL never reads the rest (97 ms -> 20 ms at 1M members).
+    seat_plans = [plan.key for plan in plans.plans().values() if plan.per_seat]
+    running = and_(Subscription.stripe_subscription_id == Team.stripe_subscription_id,
+                   Subscription.status.in_(("trialing", "active", "past_due")),
+                   Subscription.plan.in_(seat_plans))  # fmt: skip
+    manual_paid_up = and_(Team.billing == "manual", Team.paid_until > now)
+    return db.session.execute(
+        select(func.count(Team.id), func.sum(Team.seats), func.sum(Team.seats_used))
+        .select_from(Team)
+        .outerjoin(Subscription, running)
+        .where(or_(manual_paid_up, and_(Team.billing != "manual", Subscription.id.is_not(None))))
+    ).one()
 
 
 def _subscriptions(*conditions: Any) -> int:

@@ -7,7 +7,7 @@ import json
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from werkzeug.wrappers import Response
 
 from paywall import audit, jobs
@@ -15,6 +15,7 @@ from paywall.admin.views import staff_only
 from paywall.billing import webhooks
 from paywall.billing.models import StripeEvent
 from paywall.extensions import db
+from paywall.web import parse_id
 
 bp = Blueprint("admin_logs", __name__, url_prefix="/admin")
 bp.before_request(staff_only)
@@ -89,10 +90,11 @@ def audit_log() -> str:
         query = query.where(entry.actor_email == filters["actor"].lower())
     if filters["target"]:
         query = query.where(entry.target == filters["target"])
-    if filters["team"].isdigit():
-        query = query.where(entry.team_id == int(filters["team"]))
-    before = request.args.get("before", type=int)
-    if before:
+    if filters["team"]:  # a value that is not a team id matches no entry
+        team_id = parse_id(filters["team"])
+        query = query.where(false() if team_id is None else entry.team_id == team_id)
+    before = parse_id(request.args.get("before"))  # keyset paging; a bad cursor starts over
+    if before is not None:
         query = query.where(entry.id < before)
     rows = list(db.session.scalars(query.limit(PAGE)))
     return render_template("admin/audit.html", rows=rows, filters=filters, page=PAGE)

@@ -64,12 +64,14 @@ def _done(user: User, notice: str) -> Response:
 def _submit(user_id: int, change: Callable[[User], object], notice: str,
             form: tuple[str, BaseForm] | None = None) -> Page:  # fmt: skip
     """Run a staff action (checking its form first, if it has one); a ValidationError comes
-    back on the member page, on the form's field or at the top, with a 400."""
+    back on the member page, on the form's field or at the top, with a 400. An action that
+    answers False changed nothing, and the notice says so."""
     user = actions.get(user_id)
     if form is not None and not form[1].validate():
         return _page(user, 400, **dict([form]))
     try:
-        change(user)
+        if change(user) is False:
+            notice = f"unchanged-{notice}"
     except ValidationError as error:
         db.session.rollback()
         if form is None:

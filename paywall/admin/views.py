@@ -19,6 +19,7 @@ from paywall.billing.plans import money
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.mail.models import OutboxMail
+from paywall.web import is_admin_path
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -32,6 +33,15 @@ def staff_only() -> None:
 
 
 bp.before_request(staff_only)
+
+
+@bp.before_app_request
+def hide_admin() -> None:
+    """The same 404 for non-staff on every /admin path, before the router can answer with a
+    slash redirect, a 405 or an OPTIONS list that would show a route is there. (CSRF is checked
+    before this; its error handler hides /admin the same way.)"""
+    if is_admin_path(request.path):
+        staff_only()
 
 
 @bp.get("/")

@@ -20,7 +20,6 @@ from paywall.errors import PaywallError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
 CheckoutSubscriptionData = SessionCreateParamsSubscriptionData
 # Network retries reuse the request's idempotency key, so a retried create never makes two.
@@ -40,6 +39,27 @@ class StripeUnavailable(PaywallError):
         )
 
 
+class StripeRefused(PaywallError):
+    """Stripe refused the request itself (an unknown id, a canceled subscription, an
+    idempotency key reused with other parameters): nothing happened in Stripe. Answered 409
+    with a message for people; Stripe's own words go to the log."""
+
+    status = 409
+    code = "payments_refused"
+
+    def __init__(self, stripe_code: str | None = None) -> None:
+        super().__init__(
+            "Payments refused this change, so nothing was charged or changed. Please reload the "
+            "page; if it happens again, write to us."
+        )
+        self.stripe_code = stripe_code
+
+
+# The name callers catch around `call` (say, an unknown checkout session): since Stripe's
+# InvalidRequestError never leaves `call`, it is our StripeRefused.
+InvalidRequestError = StripeRefused
+
+
 def client() -> stripe.StripeClient:
     """One client per app (it keeps an HTTP connection pool)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -57,9 +77,13 @@ def client() -> stripe.StripeClient:
 
 
 def call(action: Callable[[], T], what: str) -> T:
-    """Run one Stripe call, turning outages into StripeUnavailable (logged with `what`)."""
+    """Run one Stripe call, turning outages into StripeUnavailable and refusals into
+    StripeRefused (both logged with `what`), so no Stripe error reaches a page as a 500."""
     try:
         return action()
+    except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+        log.warning("stripe refused %s: %s", what, error)
+        raise StripeRefused(getattr(error, "code", None)) from error
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
         log.error("stripe unavailable during %s: %s", what, error)
         raise StripeUnavailable() from error

@@ -15,6 +15,7 @@ from paywall.accounts.service import refresh_access
 from paywall.billing import gateway, mails, plans, trials
 from paywall.billing.models import Invoice, Subscription
 from paywall.extensions import db
+from paywall.web import parse_id
 
 log = logging.getLogger(__name__)
 EXPAND = ["default_payment_method", "customer.invoice_settings.default_payment_method"]
@@ -42,8 +43,9 @@ def owner_of(customer_id: str, metadata: dict[str, Any]) -> User | None:
     user: User | None = db.session.scalar(
         select(User).where(User.stripe_customer_id == customer_id)
     )
-    if user is None and str(metadata.get("user_id", "")).isdigit():
-        user = db.session.get(User, int(metadata["user_id"]))
+    metadata_id = parse_id(metadata.get("user_id"))
+    if user is None and metadata_id is not None:
+        user = db.session.get(User, metadata_id)
         if user is not None and user.stripe_customer_id not in (None, customer_id):
             return None  # metadata naming someone else's account: not trusted
     return user

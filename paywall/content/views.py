@@ -19,6 +19,7 @@ bp = Blueprint("content", __name__)
 
 PREFIXES = "any(articles, memos, reports, live, events)"
 PAGE_SIZE = 20
+MAX_PAGE = 10_000
 
 
 @bp.get("/")
@@ -38,7 +39,8 @@ def pro() -> str:
 @bp.get(f"/<{PREFIXES}:prefix>")
 def kind_list(prefix: str) -> str:
     kind = KIND_BY_PREFIX[prefix]
-    page = request.args.get("page", 1, type=int) or 1
+    # Past the last page is an empty page; the cap keeps the offset within what SQL takes.
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     items = service.latest(
         kind=kind.name, limit=PAGE_SIZE + 1, offset=(max(page, 1) - 1) * PAGE_SIZE
     )

@@ -40,8 +40,9 @@ def send_signin_link(user: User, staff: User) -> None:
     audit.record(staff, "member.signin_link_sent", user.email, subject=user)
 
 
-def set_disabled(user: User, disabled: bool, staff: User) -> None:
-    """Disabling ends every session at once (the session version moves on)."""
+def set_disabled(user: User, disabled: bool, staff: User) -> bool:
+    """Disabling ends every session at once (the session version moves on). False (and
+    nothing audited) when the account already was that way."""
     if user.id == staff.id:
         raise ValidationError("You cannot disable your own account.")
     if disabled and user.is_active:
@@ -50,15 +51,20 @@ def set_disabled(user: User, disabled: bool, staff: User) -> None:
     elif not disabled and not user.is_active:
         user.disabled_at = None
         audit.record(staff, "member.enabled", user.email, subject=user)
+    else:
+        return False
+    return True
 
 
-def set_role(user: User, role: str, staff: User) -> None:
+def set_role(user: User, role: str, staff: User) -> bool:
+    """False (and nothing audited) when the member already has that role."""
     if role not in ROLES:
         raise ValidationError("Choose a role from the list.", field="role")
     if user.id == staff.id:
         raise ValidationError("Ask another admin to change your own role.", field="role")
     if role == user.role:
-        return
+        return False
     audit.record(staff, "member.role_changed", user.email, subject=user, role=[user.role, role])
     user.role = role
     refresh_access(user)  # the staff role is itself a grant
+    return True

@@ -21,6 +21,7 @@ from paywall.errors import ValidationError
 from paywall.extensions import db
 from paywall.teams import service, staff
 from paywall.teams.models import Team, TeamRequest
+from paywall.web import parse_id
 
 bp = Blueprint("admin_teams", __name__, url_prefix="/admin/teams")
 bp.before_request(staff_only)
@@ -50,7 +51,7 @@ class OnboardForm(BaseForm):
 def index() -> Page:
     form = OnboardForm()
     if request.method == "GET":
-        wanted = db.session.get(TeamRequest, request.args.get("request", type=int) or 0)
+        wanted = db.session.get(TeamRequest, parse_id(request.args.get("request")) or 0)
         if wanted is not None:
             form.name.data, form.seats.data = wanted.organisation, wanted.seats
             form.manager_email.data, form.request_id.data = wanted.contact_email, wanted.id

@@ -29,7 +29,7 @@ def create(
     name: str, seats: int, manager: str, billing: str, domains: tuple[str, ...], manager_seat: bool
 ) -> None:
     """Onboard a team: billing in Stripe (or manual), and the manager's invitation."""
-    from paywall.errors import ValidationError
+    from paywall.errors import PaywallError
     from paywall.extensions import db
     from paywall.teams.service import Onboarding, create_team
 
@@ -38,7 +38,8 @@ def create(
             name, seats, manager, billing, ",".join(domains), manager_takes_seat=manager_seat
         )
         team = create_team(spec, staff=None)
-    except ValidationError as error:
+    except PaywallError as error:  # bad input, and Stripe refusing or not answering
+        db.session.rollback()
         raise click.ClickException(error.message) from None
     db.session.commit()
     click.echo(

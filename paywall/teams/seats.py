@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
-from paywall import access
+from paywall import access, clock
 from paywall.accounts.models import User
 from paywall.billing.models import Subscription
 from paywall.billing.plans import past_due_grace
@@ -28,6 +28,37 @@ def release_seat(team_id: int) -> None:
     )  # fmt: skip
 
 
+def follow_billed_seats(team: Team) -> tuple[int, int] | None:
+    """Set a Stripe team's seats to the quantity its subscription bills (as last mirrored);
+    returns (before, after) when that changed them.
+
+    Stripe is the truth for money, so the seats are what is paid for, up or down: a manager
+    who picks 6 in Checkout has 6. One exception: never fewer than the seats in use. The
+    CHECK constraint (seats_used <= seats) keeps the cap in the database, and taking seats
+    away from people mid-year is staff's call, not a webhook's. So when Stripe bills fewer
+    than are in use, the seats stay at the number in use (the team is full: nobody new can
+    join) and come down to the billed number as members leave (remove() calls this again).
+    One guarded UPDATE, so a join committing meanwhile cannot break the constraint.
+    """
+    if team.billing == "manual" or not team.stripe_subscription_id:
+        return None
+    billed = db.session.scalar(
+        select(Subscription.quantity).where(
+            Subscription.stripe_subscription_id == team.stripe_subscription_id
+        )
+    )
+    if billed is None:
+        return None
+    before = team.seats
+    db.session.execute(
+        update(Team).where(Team.id == team.id)
+        .values(seats=case((Team.seats_used > billed, Team.seats_used), else_=billed)),
+        execution_options={"synchronize_session": False},
+    )  # fmt: skip
+    db.session.refresh(team, ["seats", "seats_used"])
+    return (before, team.seats) if team.seats != before else None
+
+
 def team_access(team: Team) -> access.Grant | None:
     grace = past_due_grace()
     subscription = None
@@ -41,6 +72,12 @@ def team_access(team: Team) -> access.Grant | None:
             subscription = access.subscription_grant(row.status, row.current_period_end,
                                                      row.past_due_since, grace)  # fmt: skip
     return access.team_grant(team.billing, team.paid_until, subscription)
+
+
+def gives_access(team: Team) -> bool:
+    """Whether a seat in this team gives access right now."""
+    grant = team_access(team)
+    return grant is not None and (grant.until is None or grant.until > clock.now())
 
 
 def team_grants(user_id: int) -> list[access.Grant]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,17 +23,47 @@ from paywall.errors import Conflict, NotFound, TokenInvalid, TooManyRequests, Va
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.teams.models import BILLING_MODES, Team, TeamInvite, TeamMember
-from paywall.teams.seats import claim_seat, refresh_members, release_seat
+from paywall.teams.seats import (
+    claim_seat,
+    follow_billed_seats,
+    gives_access,
+    refresh_members,
+    release_seat,
+)
+from paywall.web import parse_id
 
 INVITE_LIFETIME = timedelta(days=14)
 # Invitations are mail we send for a manager; these keep a team page from being a mail cannon.
 RESEND_AFTER = timedelta(minutes=10)  # per address: no new invitation mail sooner than this
 INVITES_PER_DAY_FLOOR = 50  # per team and rolling day: the larger of this and twice the seats
+INVITES_AT_ONCE = 200  # addresses per paste; the rest are reported, not silently dropped
 MAX_SEATS = 10_000
 INVITE_INVALID = (
     "This invitation is not valid: it was used, revoked or has expired. "
     "Ask your team manager for a new one."
 )
+
+
+@dataclass(frozen=True)
+class _Stripe:
+    """The actor of audit entries that Stripe's changes cause (a webhook, a sync): shown as
+    "stripe" wherever the log names an actor."""
+
+    id: None = None
+    email: str = "stripe"
+
+
+STRIPE = _Stripe()
+
+
+def attempt_key() -> str:
+    """Unique to one intended change: the idempotency key's suffix for one service call.
+
+    The Stripe client's own retries inside the call reuse the key (so a retried create
+    never makes two); a later call, even for the same change (seats 4->6, 6->4, 4->6 again,
+    or a team id SQLite hands out again after a rollback), is a new request, never a replay
+    of an old one."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -128,10 +159,11 @@ def create_team(spec: Onboarding, staff: User | None) -> Team:
     )
     db.session.add(team)
     db.session.flush()
+    attempt = attempt_key()
     if spec.billing == "invoice":
-        _start_invoicing(team, spec.manager_email)
+        _start_invoicing(team, spec.manager_email, attempt)
     elif spec.billing == "card":
-        _start_card_checkout(team, spec.manager_email)
+        _start_card_checkout(team, spec.manager_email, attempt)
     audit.record(
         staff,
         "team.created",
@@ -145,11 +177,11 @@ def create_team(spec: Onboarding, staff: User | None) -> Team:
     return team
 
 
-def _team_customer(team: Team, email: str) -> str:
+def _team_customer(team: Team, email: str, attempt: str) -> str:
     customer = gateway.call(
         lambda: gateway.client().v1.customers.create(
             {"email": email, "name": team.name, "metadata": {"team_id": str(team.id)}},
-            {"idempotency_key": f"paywall-team-customer-{team.id}"},
+            {"idempotency_key": f"paywall-team-customer-{team.id}-{attempt}"},
         ),
         "creating a team customer",
     )
@@ -165,9 +197,9 @@ def _team_price() -> str:
     return price_id(plan)
 
 
-def _start_invoicing(team: Team, email: str) -> None:
+def _start_invoicing(team: Team, email: str, attempt: str) -> None:
     """A send_invoice subscription for the seats, its first invoice finalized and sent."""
-    customer = _team_customer(team, email)
+    customer = _team_customer(team, email, attempt)
     sub = gateway.call(
         lambda: gateway.client().v1.subscriptions.create(
             {
@@ -177,7 +209,7 @@ def _start_invoicing(team: Team, email: str) -> None:
                 "days_until_due": 30,
                 "metadata": {"team_id": str(team.id)},
             },
-            {"idempotency_key": f"paywall-team-subscription-{team.id}"},
+            {"idempotency_key": f"paywall-team-subscription-{team.id}-{attempt}"},
         ),
         "creating a team subscription",
     )
@@ -197,9 +229,10 @@ def _start_invoicing(team: Team, email: str) -> None:
     sync.sync_invoice(invoice_id)
 
 
-def _start_card_checkout(team: Team, email: str) -> None:
-    """A Checkout link for the manager: card payment, seats adjustable within limits."""
-    customer = _team_customer(team, email)
+def _start_card_checkout(team: Team, email: str, attempt: str) -> None:
+    """A Checkout link for the manager: card payment, seats adjustable within limits (the
+    team's seats follow what is paid for: on_subscription_synced)."""
+    customer = _team_customer(team, email, attempt)
     base = current_app.config["BASE_URL"]
     session = gateway.call(
         lambda: gateway.client().v1.checkout.sessions.create(
@@ -222,7 +255,7 @@ def _start_card_checkout(team: Team, email: str) -> None:
                 "success_url": f"{base}/team?paid=1",
                 "cancel_url": f"{base}/teams",
             },
-            {"idempotency_key": f"paywall-team-checkout-{team.id}"},
+            {"idempotency_key": f"paywall-team-checkout-{team.id}-{attempt}"},
         ),
         "starting a team checkout",
     )
@@ -281,6 +314,14 @@ def invite(
         report.append((email, None))
     db.session.flush()
     return report
+
+
+def invite_pasted(team: Team, emails: list[str], actor: User) -> list[tuple[str, str | None]]:
+    """The manager's paste: up to INVITES_AT_ONCE invited (within invite()'s limits), the
+    rest reported as not invited."""
+    over = f"too many at once; at most {INVITES_AT_ONCE} per paste"
+    report = invite(team, emails[:INVITES_AT_ONCE], actor)
+    return report + [(raw.strip()[:254], over) for raw in emails[INVITES_AT_ONCE:]]
 
 
 def _mail_invite(team: Team, email: str, token: str, role: str) -> None:
@@ -444,6 +485,7 @@ def remove(team: Team, member_id: int, actor: User) -> User:
     db.session.flush()
     refresh_access(user)
     audit.record(actor, "team.removed", user.email, team_id=team.id, subject=user)
+    _record_seats_billed(team, follow_billed_seats(team))  # seats kept above the billed ones
     return user
 
 
@@ -506,17 +548,60 @@ def page_data(team: Team) -> dict[str, Any]:
 
 
 def on_subscription_synced(team_id: str | None, subscription_id: str) -> None:
-    """Called by billing sync for team subscriptions: link the team and refresh its members."""
-    if not team_id or not team_id.isdigit():
-        return
-    team = db.session.get(Team, int(team_id))
+    """Called by billing sync for team subscriptions (after the mirror row is updated): link a
+    card team whose Checkout completed, make the seats follow what Stripe bills, put billing
+    changes in the audit log, and refresh the members' access."""
+    number = parse_id(team_id)
+    team = db.session.get(Team, number) if number else None
     if team is None:
         return
-    if team.stripe_subscription_id is None:
+    linked = team.stripe_subscription_id is None
+    if linked:
         team.stripe_subscription_id = subscription_id
         team.checkout_url = None
-    if team.stripe_subscription_id == subscription_id:
-        refresh_members(team)
+    if team.stripe_subscription_id != subscription_id:
+        return
+    db.session.flush()
+    changed = follow_billed_seats(team)
+    if linked:
+        audit.record(STRIPE, "team.checkout_completed", team.name, team_id=team.id,
+                     seats=team.seats, status=_status(team))  # fmt: skip
+    _record_seats_billed(team, changed)
+    _record_lapse_or_restore(team)
+    refresh_members(team)
+
+
+def _status(team: Team) -> str | None:
+    from paywall.billing.models import Subscription
+
+    return db.session.scalar(
+        select(Subscription.status).where(
+            Subscription.stripe_subscription_id == team.stripe_subscription_id
+        )
+    )
+
+
+def _record_seats_billed(team: Team, changed: tuple[int, int] | None) -> None:
+    if changed is not None:
+        audit.record(STRIPE, "team.seats_billed", team.name, team_id=team.id, seats=list(changed))
+
+
+LAPSE_ACTIONS = ("team.lapsed", "team.restored")
+
+
+def _record_lapse_or_restore(team: Team) -> None:
+    """Audit the moments a team's subscription stops or starts giving access again. The last
+    such entry says which state the team was in (none yet: it had access)."""
+    last = db.session.scalar(
+        select(audit.AuditEntry.action)
+        .where(audit.AuditEntry.team_id == team.id, audit.AuditEntry.action.in_(LAPSE_ACTIONS))
+        .order_by(audit.AuditEntry.created_at.desc(), audit.AuditEntry.id.desc())
+        .limit(1)
+    )
+    was_lapsed, has_access = last == "team.lapsed", gives_access(team)
+    if was_lapsed == has_access:
+        action = "team.restored" if has_access else "team.lapsed"
+        audit.record(STRIPE, action, team.name, team_id=team.id, status=_status(team))
 
 
 def add_seats(team: Team, extra: int, actor: User) -> str:
@@ -525,6 +610,16 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
     asked."""
     if not 1 <= extra <= MAX_SEATS - team.seats:
         raise ValidationError("Add between 1 and 10,000 seats.", field="seats")
+    if team.stripe_subscription_id and team.billing != "manual":
+        # Stripe refuses to change a canceled subscription, and seats on one that gives no
+        # access would be billed for nothing.
+        status = _status(team)
+        if status not in ("active", "past_due"):
+            raise ValidationError(
+                f"{team.name}'s subscription has {'ended' if status == 'canceled' else 'lapsed'}"
+                ", so seats cannot be added. Write to us to renew it.",
+                field="seats",
+            )
     if team.billing == "manual" or not team.stripe_subscription_id:
         for staff in db.session.scalars(select(User).where(User.role == "admin")):
             queue_mail(
@@ -563,7 +658,7 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
 def set_stripe_seats(team: Team, seats: int, proration: str) -> None:
     """The quantity on the team's subscription item; `proration` as Stripe's
     proration_behavior (always_invoice bills the change now, none from the next renewal)."""
-    sub_id = str(team.stripe_subscription_id)
+    sub_id, attempt = str(team.stripe_subscription_id), attempt_key()
     sub = gateway.call(
         lambda: gateway.client().v1.subscriptions.retrieve(sub_id), "reading a team subscription"
     )
@@ -572,7 +667,7 @@ def set_stripe_seats(team: Team, seats: int, proration: str) -> None:
         lambda: gateway.client().v1.subscription_items.update(
             item_id,
             {"quantity": seats, "proration_behavior": proration},
-            {"idempotency_key": f"paywall-team-seats-{team.id}-{team.seats}-{seats}"},
+            {"idempotency_key": f"paywall-team-seats-{team.id}-{seats}-{attempt}"},
         ),
         "changing seats",
     )
@@ -616,7 +711,7 @@ def set_domain_join(team: Team, on: bool, actor: User) -> None:
 
 
 def domain_teams(user: User) -> list[Team]:
-    """Teams this reader may join by their confirmed address's domain (and is not in)."""
+    """Teams with free seats this reader may join by their confirmed address's domain."""
     if not user.is_verified:
         return []
     domain = user.email.rpartition("@")[2]
@@ -628,12 +723,24 @@ def domain_teams(user: User) -> list[Team]:
             Team.domains.contains(domain, autoescape=True),
         )
     )
-    return [t for t in found if domain in t.domain_list() and _member(t.id, user.email) is None]
+    return [t for t in found if _may_join_by_domain(t, user)]
+
+
+def _may_join_by_domain(team: Team, user: User) -> bool:
+    domain = user.email.rpartition("@")[2]
+    return (
+        user.is_verified
+        and team.domain_join
+        and domain in team.domain_list()
+        and _member(team.id, user.email) is None
+    )
 
 
 def join_by_domain(team_id: int, user: User) -> Team:
-    team = next((t for t in domain_teams(user) if t.id == team_id), None)
-    if team is None:
+    """Join by address; a team that filled up since the account page showed it says so
+    (TeamFull), rather than vanishing."""
+    team = db.session.get(Team, team_id)
+    if team is None or not _may_join_by_domain(team, user):
         raise NotFound("There is no team you can join with this address.")
     join(team, user)
     return team
@@ -675,9 +782,10 @@ def end_own_at_period_end(user: User) -> None:
     if row is None:
         return
     sub_id = row.stripe_subscription_id
+    key = f"paywall-end-own-{sub_id}-{attempt_key()}"
     gateway.call(
         lambda: gateway.client().v1.subscriptions.update(
-            sub_id, {"cancel_at_period_end": True}, {"idempotency_key": f"paywall-end-own-{sub_id}"}
+            sub_id, {"cancel_at_period_end": True}, {"idempotency_key": key}
         ),
         "ending your own subscription",
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from paywall import access, audit
+from paywall import access, audit, clock
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import User
 from paywall.billing import sync
@@ -99,10 +99,11 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
     if seats > team.seats and team.billing != "manual" and team.stripe_subscription_id:
         service.add_seats(team, seats - team.seats, actor)
         return
+    audit.record(actor, "team.seats_set", team.name, team_id=team.id, seats=[team.seats, seats])
     if team.billing != "manual" and team.stripe_subscription_id:
         service.set_stripe_seats(team, seats, "none")
+        team.seats = seats  # before the sync, which then finds the seats already following Stripe
         sync.sync_subscription(team.stripe_subscription_id)
-    audit.record(actor, "team.seats_set", team.name, team_id=team.id, seats=[team.seats, seats])
     team.seats = seats
 
 
@@ -134,7 +135,7 @@ def make_manager(team: Team, member_id: int, actor: User) -> None:
 
 
 def access_in_words(grant: access.Grant | None) -> str:
-    if grant is None:
+    if grant is None or (grant.until is not None and grant.until <= clock.now()):
         return "No access: the team has lapsed or is not paid yet."
     if grant.until is None:
         return "Members have access."

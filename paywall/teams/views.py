@@ -8,6 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange
@@ -16,7 +17,7 @@ from paywall.accounts import limits
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.forms import BaseForm, email_field
 from paywall.accounts.models import User
-from paywall.errors import ValidationError
+from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.teams import service
@@ -28,10 +29,12 @@ Page = Response | str | tuple[str, int]
 
 
 class RequestForm(BaseForm):
-    organisation = StringField(
+    """The field names are CONTRACT.md's: a publisher's own page may post to /teams."""
+
+    organization = StringField(
         "Organisation", validators=[InputRequired("Name your organisation."), Length(max=200)]
     )
-    contact_name = StringField(
+    name = StringField(
         "Your name", validators=[InputRequired("Tell us your name."), Length(max=120)]
     )
     email = email_field("Work email")
@@ -48,11 +51,23 @@ class RequestForm(BaseForm):
     )
 
 
+# Names the form used before it followed the contract; pages that post them keep working.
+OLD_REQUEST_FIELDS = {"organisation": "organization", "contact_name": "name"}
+
+
+def _request_formdata() -> MultiDict[str, str]:
+    data = MultiDict(request.form)
+    for old, new in OLD_REQUEST_FIELDS.items():
+        if old in data and new not in data:
+            data.setlist(new, data.poplist(old))
+    return data
+
+
 @bp.route("/teams", methods=["GET", "POST"])
 @limits.signup_per_ip
 @limits.mail_per_address
 def pitch() -> Page:
-    form = RequestForm()
+    form = RequestForm(formdata=_request_formdata() if request.method == "POST" else None)
     if request.method == "GET":
         return render_template("teams/pitch.html", form=form)
     if not form.validate():
@@ -63,8 +78,8 @@ def pitch() -> Page:
         form.add_error(error)
         return render_template("teams/pitch.html", form=form), 400
     wanted = TeamRequest(
-        organisation=form.organisation.data.strip(),
-        contact_name=form.contact_name.data.strip(),
+        organisation=form.organization.data.strip(),
+        contact_name=form.name.data.strip(),
         contact_email=email,
         seats=form.seats.data,
         message=(form.message.data or "").strip(),
@@ -96,7 +111,7 @@ def invite() -> Page:
     emails = request.form.get("emails", "").replace(",", " ").replace(";", " ").split()
     if not emails:
         return _manage_page(team, 400, error="Paste at least one email address.")
-    report = service.invite(team, emails[:200], current_user)
+    report = service.invite_pasted(team, emails, current_user)
     db.session.commit()
     return _manage_page(team, 200, report=report)
 
@@ -175,9 +190,9 @@ def seats() -> Page:
     team = service.managed_team(current_user)
     try:
         outcome = service.add_seats(team, request.form.get("seats", type=int) or 0, current_user)
-    except ValidationError as error:
+    except PaywallError as error:  # refused, or Stripe refusing or not answering
         db.session.rollback()
-        return _manage_page(team, 400, error=error.message)
+        return _manage_page(team, error.status, error=error.message)
     db.session.commit()
     return redirect(url_for("teams.manage", notice=f"seats-{outcome}"), code=303)
 
@@ -227,6 +242,17 @@ def end_own() -> Response:
     service.end_own_at_period_end(current_user)
     db.session.commit()
     return redirect(url_for("accounts.account", notice="own-ending") + "#billing", code=303)
+
+
+@bp.app_template_filter()
+def team_log_details(details: dict[str, object] | None) -> str:
+    """An activity entry's details in words: seats 4 → 6, extra 2, status canceled."""
+    words = []
+    for key, value in (details or {}).items():
+        if isinstance(value, list) and len(value) == 2:
+            value = " → ".join("none" if v is None else str(v) for v in value)
+        words.append(f"{key.replace('_', ' ')} {'none' if value is None else value}")
+    return ", ".join(words)
 
 
 @bp.app_template_global()
