@@ -257,10 +257,12 @@ def test_an_export_imports_into_another_database_as_it_was(app, tmp_path) -> Non
     grant_comp(ann.email, until=datetime(2031, 3, 1, 12, tzinfo=UTC), reason="press", staff=None)
     subscribe_confirmed(ann.email, ["takeaway", "gulf"])
     grant_comp(make_user(email="bo@example.com").email, until=None, reason="founder", staff=None)
-    make_user(email="cy@example.com")
+    cy = make_user(email="cy@example.com")
+    cy.name = '=HYPERLINK("http://evil.example")'  # a spreadsheet would run it
     subscribe_confirmed("cy@example.com", ["iraq"])
     db.session.commit()
     exported = export(app)
+    assert exported[2]["name"] == '\'=HYPERLINK("http://evil.example")'
     assert list(exported[0]) == ["email", "name", "comp_until", "stripe_customer_id",
                                  "newsletters", "premium", "access_source", "access_until",
                                  "created_at"]  # fmt: skip
@@ -277,6 +279,8 @@ def test_an_export_imports_into_another_database_as_it_was(app, tmp_path) -> Non
         assert result.exit_code == 0, result.output
         assert "3 new, 0 updated, 0 unchanged" in result.output
         imported = export(other)
+        name = db.session.scalar(select(User.name).where(User.email == "cy@example.com"))
+        assert name == '=HYPERLINK("http://evil.example")'  # as it was, without the guard
         db.session.remove()
         db.engine.dispose()
     # Only the times differ: when the account was made, and a comp now ends at the end of its day.

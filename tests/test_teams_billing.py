@@ -338,3 +338,49 @@ def test_stripe_billing_fewer_seats_than_in_use_keeps_the_members(shop) -> None:
     assert billed == [[3, 2], [2, 1]] and all(
         who == "stripe" for who, a, _ in team_log(shop, team_id) if a == "team.seats_billed"
     )
+
+
+def test_a_card_team_reads_on_return_from_checkout_before_any_webhook(shop) -> None:  # type: ignore[no-untyped-def]
+    memo = shop.site.run(lambda: make_item(kind="memo", body=SENTINEL).url_path())
+    team_id = staff_onboards(
+        shop, name="Initech", seats="3", manager_email="boss@initech.example", billing="card"
+    )
+    checkout = last_link(shop, "boss@initech.example", "/checkout/")
+    manager = join(shop, "boss@initech.example")
+    shop.emulator.point_at(None)  # no webhook arrives
+    paid = shop.stripe_pages.post(path(checkout), data={**GOOD, "quantity": "5"})
+    assert paid.status_code == 303 and "/teams/paid?session_id=cs_" in paid.headers["Location"]
+    back = shop.app.test_client().get(path(paid.headers["Location"]))  # whoever paid: no sign-in
+    assert back.status_code == 200
+    assert "5 seats paid by card" in back.get_data(as_text=True)
+    assert shop.site.run(lambda: db.session.get(Team, team_id).seats) == 5
+    assert SENTINEL in manager.get(memo).get_data(as_text=True)
+    for odd in ("cs_nope", "", "../customers", "cs_x/../"):
+        assert shop.app.test_client().get(f"/teams/paid?session_id={odd}").status_code == 404
+
+
+def test_an_expired_checkout_link_is_renewed_from_the_team_page_and_only_one_can_pay(shop) -> None:  # type: ignore[no-untyped-def]
+    team_id = staff_onboards(
+        shop, name="Hooli", seats="2", manager_email="gavin@hooli.example", billing="card"
+    )
+    first = last_link(shop, "gavin@hooli.example", "/checkout/")
+    manager = join(shop, "gavin@hooli.example")
+    shop.advance(days=2)  # Stripe's Checkout links last 24 hours; the invitation 14 days
+    assert shop.stripe_pages.get(path(first)).status_code == 410
+    token = csrf_token(manager, "/team")
+    renewed = manager.post("/team/pay", data={"csrf_token": token})
+    assert renewed.status_code == 303 and "/checkout/" in renewed.headers["Location"]
+    second = renewed.headers["Location"]
+    # Asked again (a second tab, a double click): the link before is expired, so one pays.
+    third = manager.post("/team/pay", data={"csrf_token": token}).headers["Location"]
+    assert shop.stripe_pages.get(path(second)).status_code == 410
+    assert shop.stripe_pages.post(path(third), data=GOOD).status_code == 303
+    shop.settle()
+    team = shop.site.run(lambda: db.session.get(Team, team_id))
+    assert team.stripe_subscription_id and team.checkout_url is None
+    subscriptions = shop.emulator.store.find("subscription", customer=team.stripe_customer_id)
+    assert len(list(subscriptions)) == 1
+    assert ("gavin@hooli.example", "team.checkout_renewed", {}) in team_log(shop, team_id)
+    # Paid: nothing left to pay, and the page says so rather than offering a link.
+    assert "Pay by card" not in manager.get("/team").get_data(as_text=True)
+    assert manager.post("/team/pay", data={"csrf_token": token}).status_code == 409

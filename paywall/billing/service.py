@@ -4,6 +4,7 @@ double click never makes two of anything."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -95,15 +96,27 @@ def _create_session(
     )
 
 
-def finish_checkout(user: User, session_id: str) -> Any:
-    """Back from Checkout: check the session is this reader's and mirror its subscription now,
-    before any webhook arrives."""
+# What a Checkout Session id looks like: anything else ("", "../customers") never reaches
+# Stripe, where an empty id would be the list endpoint.
+SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
+
+
+def retrieve_checkout_session(session_id: str, what: str) -> Any:
+    """The Checkout Session a success page names, or NotFound."""
+    if not SESSION_ID.fullmatch(session_id):
+        raise NotFound("This checkout session is not known.")
     try:
-        session = gateway.call(
-            lambda: gateway.client().v1.checkout.sessions.retrieve(session_id), "finishing checkout"
+        return gateway.call(
+            lambda: gateway.client().v1.checkout.sessions.retrieve(session_id), what
         )
     except gateway.InvalidRequestError:
         raise NotFound("This checkout session is not known.") from None
+
+
+def finish_checkout(user: User, session_id: str) -> Any:
+    """Back from Checkout: check the session is this reader's and mirror its subscription now,
+    before any webhook arrives."""
+    session = retrieve_checkout_session(session_id, "finishing checkout")
     mine = session.client_reference_id == str(user.id) or (
         user.stripe_customer_id and session.customer == user.stripe_customer_id
     )
@@ -111,12 +124,17 @@ def finish_checkout(user: User, session_id: str) -> Any:
         raise NotFound("This checkout session is not known.")
     if session.status != "complete" or not session.subscription:
         return None
+    return mirror_checkout_subscription(str(session.subscription))
+
+
+def mirror_checkout_subscription(subscription_id: str) -> Any:
+    """The subscription a completed Checkout made, mirrored now (the success pages)."""
     try:
-        return sync.sync_subscription(str(session.subscription))
+        return sync.sync_subscription(subscription_id)
     except IntegrityError:
         # A webhook about the same subscription inserted its row first: sync again, as an update.
         db.session.rollback()
-        return sync.sync_subscription(str(session.subscription))
+        return sync.sync_subscription(subscription_id)
 
 
 def portal_url(user: User) -> str:

@@ -148,7 +148,7 @@ def create_session(store: Store, p: Params) -> dict[str, Any]:
 
 @route("GET", "/v1/checkout/sessions/<id>")
 def get_session(store: Store, p: Params, id: str) -> dict[str, Any]:
-    return store.get("checkout.session", id)
+    return checkout.expire_if_due(store, store.get("checkout.session", id))
 
 
 @route("GET", "/v1/checkout/sessions/<id>/line_items", **LIST)
@@ -161,7 +161,7 @@ def session_lines(store: Store, p: Params, id: str) -> dict[str, Any]:
 
 @route("POST", "/v1/checkout/sessions/<id>/expire")
 def expire_session(store: Store, p: Params, id: str) -> dict[str, Any]:
-    session = store.get("checkout.session", id)
+    session = checkout.expire_if_due(store, store.get("checkout.session", id))
     if session["status"] != "open":
         raise InvalidRequest(
             f'Only Checkout Sessions with a status in ["open"] can be expired. '
@@ -184,6 +184,8 @@ def expire_session(store: Store, p: Params, id: str) -> dict[str, Any]:
     **LIST,
 )
 def list_sessions(store: Store, p: Params) -> dict[str, Any]:
+    for session in store.find("checkout.session"):
+        checkout.expire_if_due(store, session)
     where = {k: p.text(k) for k in ("customer", "subscription", "status") if p.text(k)}
     return paginate(store.find("checkout.session", **where), p, "/v1/checkout/sessions")
 

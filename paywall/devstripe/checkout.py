@@ -17,6 +17,15 @@ from paywall.devstripe.store import Store
 DAY = billing.DAY
 
 
+def expire_if_due(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    """An open session past its `expires_at` (24 hours by default) is expired, as Stripe
+    expires it, with its `checkout.session.expired` event; looked at whenever it is read."""
+    if session["status"] == "open" and session["expires_at"] <= store.now_for(session):
+        session["status"] = "expired"
+        store.emit("checkout.session.expired", session)
+    return session
+
+
 def line_items(store: Store, session: dict[str, Any]) -> list[dict[str, Any]]:
     """The session's line items in Stripe's `item` shape (for `expand[]=line_items`)."""
     rows = []

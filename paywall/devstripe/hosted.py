@@ -80,6 +80,7 @@ def checkout_page(session_id: str) -> Page:
         customer = store.objects.get(session.get("customer") or "")
         email = (customer or {}).get("email") or session.get("customer_email") or ""
         offer = _offer(store, session)
+        checkout.expire_if_due(store, session)
         if session["status"] != "open":
             return render_template(
                 "devstripe/message.html",

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from paywall import access, clock
 from paywall.accounts.models import CompGrant, User
 from paywall.extensions import db
-from paywall.members.imports import COLUMNS, FOREVER, comp_ends
+from paywall.members.imports import COLUMNS, FOREVER, comp_ends, csv_safe
 from paywall.newsletters.lists import NEWSLETTERS
 from paywall.newsletters.models import Subscription
 
@@ -67,7 +67,7 @@ def _export_row(member: Any, comp_ends: list[datetime | None] | None, lists: lis
     decision = access.effective(stored, now)
     return [
         member.email,
-        member.name or "",
+        csv_safe(member.name or ""),
         _comp_until(comp_ends),
         member.stripe_customer_id or "",
         " ".join(s for s in NEWSLETTERS if s in lists),

@@ -32,6 +32,19 @@ from paywall.newsletters.service import check_lists, subscribe_confirmed
 log = logging.getLogger(__name__)
 
 COLUMNS = ("email", "name", "comp_until", "stripe_customer_id", "newsletters")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): the
+# export puts a ' before such a name, and the import takes it off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def from_csv_safe(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
 # comp_until for complimentary access with no end date, so such grants survive a round trip.
 FOREVER = "forever"
 LOOKUP_CHUNK = 500  # well under every database's limit on bound parameters
@@ -224,7 +237,7 @@ def _check_row(
         raw = value("email")
         problems.append((line, f"email: {raw!r} is not a valid email address" if raw
                          else "email: missing"))  # fmt: skip
-    name = value("name")
+    name = from_csv_safe(value("name"))
     if len(name) > NAME_MAX:
         problems.append((line, f"name: longer than {NAME_MAX} characters"))
     comp, comp_ends = _check_comp(line, value("comp_until"), problems)

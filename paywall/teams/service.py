@@ -232,7 +232,54 @@ def _start_invoicing(team: Team, email: str, attempt: str) -> None:
 def _start_card_checkout(team: Team, email: str, attempt: str) -> None:
     """A Checkout link for the manager: card payment, seats adjustable within limits (the
     team's seats follow what is paid for: on_subscription_synced)."""
-    customer = _team_customer(team, email, attempt)
+    _open_card_checkout(team, _team_customer(team, email, attempt), attempt)
+
+
+def renew_card_checkout(team: Team, actor: User) -> str:
+    """A fresh Checkout link for a card team that has not paid: Stripe's sessions last 24
+    hours, a manager's invitation 14 days. Older open sessions are expired first, so at most
+    one link can ever be paid (two paid sessions would be two subscriptions)."""
+    if team.billing != "card" or team.stripe_subscription_id or not team.stripe_customer_id:
+        raise Conflict("This team has nothing to pay by card.")
+    customer = team.stripe_customer_id
+    still_open = gateway.call(
+        lambda: gateway.client().v1.checkout.sessions.list(
+            {"customer": customer, "status": "open", "limit": 100}
+        ),
+        "listing a team's checkouts",
+    )
+    for session in still_open.data:
+        _expire_checkout(session.id)
+    _open_card_checkout(team, customer, attempt_key())
+    audit.record(actor, "team.checkout_renewed", team.name, team_id=team.id)
+    return str(team.checkout_url)
+
+
+def _expire_checkout(session_id: str) -> None:
+    gateway.call(
+        lambda: gateway.client().v1.checkout.sessions.expire(session_id),
+        "expiring a team's old checkout",
+    )
+
+
+def finish_card_checkout(session_id: str) -> Team:
+    """Back from a team's Checkout: mirror the subscription now, before any webhook, so the
+    seats work at once (the webhook later finds nothing to change)."""
+    from paywall.billing.service import mirror_checkout_subscription, retrieve_checkout_session
+
+    session = retrieve_checkout_session(session_id, "finishing a team checkout")
+    reference = session.client_reference_id or ""
+    team_id = parse_id(reference.removeprefix("team-")) if reference.startswith("team-") else None
+    team = db.session.get(Team, team_id) if team_id else None
+    if team is None or not session.customer or team.stripe_customer_id != session.customer:
+        raise NotFound("This checkout session is not known.")
+    if session.status == "complete" and session.subscription:
+        mirror_checkout_subscription(str(session.subscription))
+        db.session.refresh(team)
+    return team
+
+
+def _open_card_checkout(team: Team, customer: str, attempt: str) -> None:
     base = current_app.config["BASE_URL"]
     session = gateway.call(
         lambda: gateway.client().v1.checkout.sessions.create(
@@ -252,7 +299,7 @@ def _start_card_checkout(team: Team, email: str, attempt: str) -> None:
                     }
                 ],
                 "subscription_data": {"metadata": {"team_id": str(team.id)}},
-                "success_url": f"{base}/team?paid=1",
+                "success_url": f"{base}/teams/paid?session_id={{CHECKOUT_SESSION_ID}}",
                 "cancel_url": f"{base}/teams",
             },
             {"idempotency_key": f"paywall-team-checkout-{team.id}-{attempt}"},

@@ -197,6 +197,27 @@ def seats() -> Page:
     return redirect(url_for("teams.manage", notice=f"seats-{outcome}"), code=303)
 
 
+@bp.post("/team/pay")
+@login_required
+def pay() -> Page:
+    team = service.managed_team(current_user)
+    try:
+        url = service.renew_card_checkout(team, current_user)
+    except PaywallError as error:
+        db.session.rollback()
+        return _manage_page(team, error.status, error=error.message)
+    db.session.commit()
+    return redirect(url, code=303)
+
+
+@bp.get("/teams/paid")
+def paid() -> str:
+    """Where a team's Checkout returns; no sign-in needed (whoever paid may not have one)."""
+    team = service.finish_card_checkout(request.args.get("session_id", ""))
+    db.session.commit()
+    return render_template("teams/paid.html", team=team)
+
+
 @bp.post("/team/billing")
 @login_required
 def billing_portal() -> Response:
