@@ -24,6 +24,9 @@ class Config:
     WORKER_POLL_SECONDS = 1.0
 
     REDIS_URL: str | None = None
+    # When set, /metrics answers only `Authorization: Bearer <token>` (it shows business
+    # figures: premium members, trials); unset, keep /metrics off the public network instead.
+    METRICS_TOKEN: str | None = None
 
     TRIAL_DAYS = 7
     # The plans we sell; each key is also the lookup_key of its Stripe price (paywall stripe-sync).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Iterator
@@ -39,6 +40,10 @@ def healthz() -> tuple[Response, int]:
 def metrics() -> Response:
     from flask import current_app
 
+    token = current_app.config.get("METRICS_TOKEN")
+    offered = request.headers.get("Authorization", "")
+    if token and not hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):
+        return Response("metrics need the bearer token\n", 401, {"WWW-Authenticate": "Bearer"})
     registry: CollectorRegistry = current_app.extensions["paywall_metrics"].registry
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 

@@ -263,3 +263,16 @@ def test_production_logs_json_and_log_format_is_checked(monkeypatch: pytest.Monk
     monkeypatch.setenv("PAYWALL_LOG_FORMAT", "xml")
     with pytest.raises(ConfigError, match="LOG_FORMAT"):
         build_app()
+
+
+def test_metrics_with_a_token_set_answer_only_the_bearer(app: Flask) -> None:
+    app.config["METRICS_TOKEN"] = "scrape-me-0123456789"
+    client = app.test_client()
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and "paywall_" not in refused.get_data(as_text=True)
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"})
+    assert allowed.status_code == 200 and "paywall_premium_members" in allowed.get_data(
+        as_text=True
+    )
