@@ -16,11 +16,12 @@ from paywall.errors import PaywallError
 from paywall.extensions import db
 
 DEMO_ACCOUNTS = [
-    # (email, password, role, what it shows)
-    ("admin@example.com", "demo-admin-2026", "admin", "staff admin: /admin/"),
-    ("reader@example.com", "demo-reader-2026", "reader", "free reader"),
-    ("member@example.com", "demo-member-2026", "reader", "PRO member (complimentary)"),
-]
+    # (email, password, name, role, what it shows); names so staff search finds them by name
+    ("admin@example.com", "demo-admin-2026", "Dana Admin", "admin", "staff admin: /admin/"),
+    ("reader@example.com", "demo-reader-2026", "Rami Reader", "reader", "free reader"),
+    ("member@example.com", "demo-member-2026", "Maya Member", "reader",
+     "PRO member (complimentary)"),
+]  # fmt: skip
 COMP_MEMBER = "member@example.com"
 CONTENT = Path(__file__).resolve().parent / "content" / "demo"
 
@@ -31,12 +32,13 @@ def seed() -> list[str]:
     if current_app.config["ENV_NAME"] == "production":
         raise PaywallError("seed-demo is refused in production: demo passwords are public")
     lines = []
-    for email, password, role, what in DEMO_ACCOUNTS:
+    for email, password, name, role, what in DEMO_ACCOUNTS:
         user = find_user(email)
         if user is None:
             user = User(email=email, email_verified_at=clock.now())
             db.session.add(user)
         user.password_hash = hash_password(password)
+        user.name = user.name or name
         user.role = role
         refresh_access(user)
         lines.append(f"  {email:<22} {password:<18} {what}")

@@ -50,6 +50,7 @@ def test_seed_demo_is_idempotent(app):
     member = db.session.scalar(select(User).where(User.email == "member@example.com"))
     assert member.access.premium and member.access.source == "comp"
     assert len(running_comps(member)) == 1, "seeding twice gives one grant"
+    assert member.name == "Maya Member"  # so staff can try search by name on the demo
 
 
 @pytest.fixture

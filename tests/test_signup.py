@@ -20,7 +20,10 @@ def signup(client, email, password=PASSWORD, **extra):
 def test_sign_up_then_confirm_by_link_signs_in_and_verifies(client, run_worker, outbox):
     response = signup(client, "  New.Reader@Example.COM ")
     assert response.status_code == 200
-    assert "Check your email" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Check your email" in page
+    # The page says what the mail says: the confirmation link lasts longer than the code.
+    assert "The code works for 15 minutes, the link for 2 days" in page
 
     run_worker()
     user = db.session.scalar(select(User).where(User.email == "new.reader@example.com"))

@@ -25,8 +25,11 @@ def _invalid(template: str, form: forms.BaseForm, error: ValidationError | None 
     return render_template(template, form=form), 400
 
 
-def _check_inbox(email: str) -> Page:
-    return render_template("accounts/check_inbox.html", form=forms.CodeForm(email=email))
+def _check_inbox(email: str, signing_up: bool = False) -> Page:
+    """After a sign-up the link confirms the address (it lasts VERIFY_EMAIL_HOURS); after a
+    sign-in request it signs in (SIGNIN_LINK_MINUTES, like the code)."""
+    form = forms.CodeForm(email=email)
+    return render_template("accounts/check_inbox.html", form=form, signing_up=signing_up)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -43,7 +46,7 @@ def signup() -> Page:
     except ValidationError as error:
         return _invalid("accounts/signup.html", form, error)
     db.session.commit()
-    return _check_inbox(form.email.data)
+    return _check_inbox(form.email.data, signing_up=True)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
