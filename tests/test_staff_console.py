@@ -376,6 +376,13 @@ def test_odd_numbers_in_query_strings_are_never_a_500(app, staff) -> None:  # ty
         for odd in (HUGE, str(2**31), "-1", "²", "abc"):
             assert staff.get(path + odd).status_code in (200, 404), path + odd
     assert "Onboard a team" in staff.get("/admin/teams/?request=" + HUGE).get_data(as_text=True)
+    # The same number in the onboarding form's hidden request_id: the team is made, no request.
+    onboarded = staff.post("/admin/teams/", data={
+        "csrf_token": csrf_token(staff, "/admin/teams/"), "name": "Odd Ltd", "seats": "2",
+        "manager_email": "boss@odd.example", "billing": "manual", "paid_until": "2031-01-01",
+        "request_id": HUGE,
+    })  # fmt: skip
+    assert onboarded.status_code == 303, onboarded.get_data(as_text=True)[:500]
 
 
 @ON_BOTH

@@ -87,8 +87,10 @@ def test_invitations_are_single_use_and_expire(app, outbox, monkeypatch) -> None
     )
     real_now = clock.now
     monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=13))
-    _, on_day13 = accept(app, "d13@acme.example", day13_link)  # 14 days: still good on day 13
-    assert on_day13.status_code == 303 and on_day13.headers["Location"].endswith("/")
+    colleague, on_day13 = accept(app, "d13@acme.example", day13_link)  # still good on day 13
+    assert on_day13.status_code == 303 and "notice=team-joined" in on_day13.headers["Location"]
+    page = colleague.get(on_day13.headers["Location"]).get_data(as_text=True)
+    assert "You have joined your team" in page
     monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=15))
     late = app.test_client()
     assert late.get(late_link).status_code == 400

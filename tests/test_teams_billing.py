@@ -220,6 +220,12 @@ def test_an_invoice_team_adds_seats_with_a_prorated_invoice_sent(shop) -> None: 
     assert sent
     portal = manager.post("/team/billing", data={"csrf_token": csrf_token(manager, "/team")})
     assert portal.status_code == 303 and "/portal/bps_" in portal.headers["Location"]
+    # A day later (past Stripe's 24-hour idempotency window) the same configuration serves.
+    shop.advance(days=2)
+    again = manager.post("/team/billing", data={"csrf_token": csrf_token(manager, "/team")})
+    assert again.status_code == 303
+    configurations = list(shop.emulator.store.find("billing_portal.configuration"))
+    assert len([c for c in configurations if c["metadata"].get("purpose")]) == 1
 
 
 def test_staff_change_an_invoice_teams_seats_in_stripe(shop) -> None:  # type: ignore[no-untyped-def]

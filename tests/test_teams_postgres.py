@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from paywall import clock
 from paywall.accounts.models import User
 from paywall.extensions import db
-from paywall.teams import service
+from paywall.teams import joining
 from paywall.teams.models import Team, TeamMember
 from tests.helpers import make_user
 
@@ -33,10 +33,10 @@ def _rounds(pg_app: Flask) -> None:
     def join(team_id: int, user_id: int) -> bool:
         with pg_app.app_context():
             try:
-                service.join(db.session.get(Team, team_id), db.session.get(User, user_id))
+                joining.join(db.session.get(Team, team_id), db.session.get(User, user_id))
                 db.session.commit()
                 return True
-            except service.TeamFull:
+            except joining.TeamFull:
                 db.session.rollback()
                 return False
             finally:

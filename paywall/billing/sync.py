@@ -97,7 +97,7 @@ def apply_subscription(sub: Any) -> Subscription | None:
         _after_sync(user, row, sub)
         refresh_access(user)
     if plan.per_seat:
-        from paywall.teams.service import on_subscription_synced
+        from paywall.teams.team_billing import on_subscription_synced
 
         on_subscription_synced(metadata.get("team_id"), row.stripe_subscription_id)
     return row

@@ -19,7 +19,7 @@ from paywall.accounts.forms import BaseForm, email_field
 from paywall.admin.views import staff_only
 from paywall.errors import ValidationError
 from paywall.extensions import db
-from paywall.teams import service, staff
+from paywall.teams import invites, onboarding, service, staff
 from paywall.teams.models import Team, TeamRequest
 from paywall.web import parse_id
 
@@ -58,7 +58,7 @@ def index() -> Page:
         return _page(form)
     if not form.validate():
         return _page(form, 400)
-    spec = service.Onboarding(
+    spec = onboarding.Onboarding(
         name=form.name.data,
         seats=form.seats.data,
         manager_email=form.manager_email.data,
@@ -68,12 +68,12 @@ def index() -> Page:
         manager_takes_seat=form.manager_takes_seat.data,
     )
     try:
-        team = service.create_team(spec, current_user)
+        team = onboarding.create_team(spec, current_user)
     except ValidationError as error:
         db.session.rollback()
         form.add_error(error)
         return _page(form, 400)
-    wanted = db.session.get(TeamRequest, form.request_id.data or 0)
+    wanted = db.session.get(TeamRequest, parse_id(form.request_id.data) or 0)
     if wanted is not None:
         wanted.status, wanted.team_id = "onboarded", team.id
     db.session.commit()
@@ -214,5 +214,5 @@ def remove_member(team_id: int, member_id: int) -> Response:
 @bp.post("/<int:team_id>/invites/<int:invite_id>/revoke")
 def revoke_invite(team_id: int, invite_id: int) -> Response:
     found = staff.get(team_id)
-    service.revoke(found, invite_id, current_user)
+    invites.revoke(found, invite_id, current_user)
     return _done(found, "revoked")

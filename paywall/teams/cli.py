@@ -31,7 +31,7 @@ def create(
     """Onboard a team: billing in Stripe (or manual), and the manager's invitation."""
     from paywall.errors import PaywallError
     from paywall.extensions import db
-    from paywall.teams.service import Onboarding, create_team
+    from paywall.teams.onboarding import Onboarding, create_team
 
     try:
         spec = Onboarding(

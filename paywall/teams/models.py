@@ -12,6 +12,7 @@ from paywall.dbtypes import UTCDateTime
 from paywall.extensions import db
 
 BILLING_MODES = ("invoice", "card", "manual")
+MAX_SEATS = 10_000
 
 
 class Team(db.Model):  # type: ignore[name-defined,misc]

@@ -16,8 +16,8 @@ from paywall.billing import sync
 from paywall.billing.models import Invoice, Subscription
 from paywall.errors import NotFound, ValidationError
 from paywall.extensions import db
-from paywall.teams import service
-from paywall.teams.models import Team, TeamMember
+from paywall.teams import invites, onboarding, service, team_billing
+from paywall.teams.models import MAX_SEATS, Team, TeamMember
 from paywall.teams.seats import refresh_members, team_access
 
 
@@ -65,7 +65,7 @@ def edit(team: Team, changes: Changes, actor: User) -> None:
     name = changes.name.strip()
     if not name:
         raise ValidationError("Name the team.", field="name")
-    domains = ",".join(service.check_domains(changes.domains))
+    domains = ",".join(onboarding.check_domains(changes.domains))
     before = {"name": team.name, "domains": team.domains, "paid_until": _day(team.paid_until)}
     team.name, team.domains = name[:200], domains
     if not team.domain_list():
@@ -90,18 +90,18 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
     """Seats paid for, set by staff. More seats on a Stripe team are billed at once, prorated
     (as when a manager adds them); fewer are billed from the next renewal, with no refund now.
     Never fewer than the seats in use: remove members first."""
-    if not team.seats_used <= seats <= service.MAX_SEATS or seats < 1:
+    if not team.seats_used <= seats <= MAX_SEATS or seats < 1:
         raise ValidationError(
             f"Between {max(team.seats_used, 1)} (seats in use) and 10,000.", field="seats"
         )
     if seats == team.seats:
         return
     if seats > team.seats and team.billing != "manual" and team.stripe_subscription_id:
-        service.add_seats(team, seats - team.seats, actor)
+        team_billing.add_seats(team, seats - team.seats, actor)
         return
     audit.record(actor, "team.seats_set", team.name, team_id=team.id, seats=[team.seats, seats])
     if team.billing != "manual" and team.stripe_subscription_id:
-        service.set_stripe_seats(team, seats, "none")
+        team_billing.set_stripe_seats(team, seats, "none")
         team.seats = seats  # before the sync, which then finds the seats already following Stripe
         sync.sync_subscription(team.stripe_subscription_id)
     team.seats = seats
@@ -110,7 +110,7 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
 def invite_manager(team: Team, email: str, actor: User) -> None:
     """Invite another manager (say the first one left); they join as the team says managers do."""
     address = normalise_email(email)
-    [(_, refused)] = service.invite(team, [address], actor, role="manager")
+    [(_, refused)] = invites.invite(team, [address], actor, role="manager")
     if refused is not None:
         raise ValidationError(f"Not invited: {refused}.", field="manager_email")
 

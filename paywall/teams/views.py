@@ -20,8 +20,8 @@ from paywall.accounts.models import User
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
-from paywall.teams import service
-from paywall.teams.models import Team, TeamRequest
+from paywall.teams import invites, joining, onboarding, service, team_billing
+from paywall.teams.models import MAX_SEATS, Team, TeamRequest
 
 bp = Blueprint("teams", __name__)
 
@@ -42,7 +42,7 @@ class RequestForm(BaseForm):
         "Seats wanted",
         validators=[
             InputRequired("How many seats?"),
-            NumberRange(1, service.MAX_SEATS, "Between 1 and 10,000."),
+            NumberRange(1, MAX_SEATS, "Between 1 and 10,000."),
         ],
     )
     message = TextAreaField(
@@ -111,7 +111,7 @@ def invite() -> Page:
     emails = request.form.get("emails", "").replace(",", " ").replace(";", " ").split()
     if not emails:
         return _manage_page(team, 400, error="Paste at least one email address.")
-    report = service.invite_pasted(team, emails, current_user)
+    report = invites.invite_pasted(team, emails, current_user)
     db.session.commit()
     return _manage_page(team, 200, report=report)
 
@@ -134,15 +134,15 @@ def _action(change: Callable[[Team, int, User], object], target_id: int, notice:
 @bp.post("/team/invites/<int:invite_id>/revoke")
 @login_required
 def revoke(invite_id: int) -> Response:
-    return _action(service.revoke, invite_id, "revoke")
+    return _action(invites.revoke, invite_id, "revoke")
 
 
 @bp.post("/team/invites/<int:invite_id>/resend")
 @login_required
 def resend(invite_id: int) -> Page:
     try:
-        return _action(service.resend, invite_id, "resend")
-    except service.TooSoon as error:
+        return _action(invites.resend, invite_id, "resend")
+    except invites.TooSoon as error:
         db.session.rollback()
         return _manage_page(service.managed_team(current_user), 429, error=error.message)
 
@@ -157,31 +157,31 @@ def _take_seat(team: Team | None, take: Callable[[], object]) -> None:
     """Join; when the team is full, tell its manager (that mail is kept) and say so (409)."""
     try:
         take()
-    except service.TeamFull:
+    except joining.TeamFull:
         db.session.rollback()
         if team is not None:
-            service.tell_manager_full(team, current_user.email)
+            joining.tell_manager_full(team, current_user.email)
             db.session.commit()
         raise
 
 
 @bp.route("/team/join/<token>", methods=["GET", "POST"])
 def join(token: str) -> Page:
-    found = service.peek_invite(token)
+    found = invites.peek_invite(token)
     team = db.session.get(Team, found.team_id)
     assert team is not None
     if request.method == "GET" or not current_user.is_authenticated:
         return render_template(
             "teams/join.html", invite=found, team=team, form=FlaskForm(), token=token
         )
-    _take_seat(team, lambda: service.accept(token, current_user))
+    _take_seat(team, lambda: invites.accept(token, current_user))
     offer = service.offer_to_end_own(current_user)
     db.session.commit()
     if offer:
         return redirect(url_for("teams.welcome"), code=303)
-    return redirect(
-        url_for("teams.manage") if found.role == "manager" else url_for("content.home"), code=303
-    )
+    if found.role == "manager":
+        return redirect(url_for("teams.manage"), code=303)
+    return redirect(url_for("accounts.account", notice="team-joined"), code=303)
 
 
 @bp.post("/team/seats")
@@ -189,7 +189,8 @@ def join(token: str) -> Page:
 def seats() -> Page:
     team = service.managed_team(current_user)
     try:
-        outcome = service.add_seats(team, request.form.get("seats", type=int) or 0, current_user)
+        extra = request.form.get("seats", type=int) or 0
+        outcome = team_billing.add_seats(team, extra, current_user)
     except PaywallError as error:  # refused, or Stripe refusing or not answering
         db.session.rollback()
         return _manage_page(team, error.status, error=error.message)
@@ -202,7 +203,7 @@ def seats() -> Page:
 def pay() -> Page:
     team = service.managed_team(current_user)
     try:
-        url = service.renew_card_checkout(team, current_user)
+        url = onboarding.renew_card_checkout(team, current_user)
     except PaywallError as error:
         db.session.rollback()
         return _manage_page(team, error.status, error=error.message)
@@ -213,7 +214,7 @@ def pay() -> Page:
 @bp.get("/teams/paid")
 def paid() -> str:
     """Where a team's Checkout returns; no sign-in needed (whoever paid may not have one)."""
-    team = service.finish_card_checkout(request.args.get("session_id", ""))
+    team = onboarding.finish_card_checkout(request.args.get("session_id", ""))
     db.session.commit()
     return render_template("teams/paid.html", team=team)
 
@@ -222,7 +223,7 @@ def paid() -> str:
 @login_required
 def billing_portal() -> Response:
     team = service.managed_team(current_user)
-    url = service.portal_url(team)
+    url = team_billing.portal_url(team)
     return redirect(url, code=303)
 
 
@@ -231,7 +232,7 @@ def billing_portal() -> Response:
 def domain_join() -> Page:
     team = service.managed_team(current_user)
     try:
-        service.set_domain_join(team, request.form.get("on") == "1", current_user)
+        joining.set_domain_join(team, request.form.get("on") == "1", current_user)
     except ValidationError as error:
         db.session.rollback()
         return _manage_page(team, 400, error=error.message)
@@ -242,10 +243,12 @@ def domain_join() -> Page:
 @bp.post("/team/join-by-domain/<int:team_id>")
 @login_required
 def join_by_domain(team_id: int) -> Page:
-    _take_seat(db.session.get(Team, team_id), lambda: service.join_by_domain(team_id, current_user))
+    _take_seat(db.session.get(Team, team_id), lambda: joining.join_by_domain(team_id, current_user))
     offer = service.offer_to_end_own(current_user)
     db.session.commit()
-    return redirect(url_for("teams.welcome" if offer else "content.home"), code=303)
+    if offer:
+        return redirect(url_for("teams.welcome"), code=303)
+    return redirect(url_for("accounts.account", notice="team-joined"), code=303)
 
 
 @bp.get("/team/welcome")
@@ -279,4 +282,4 @@ def team_log_details(details: dict[str, object] | None) -> str:
 @bp.app_template_global()
 def teams_to_join(user: object) -> list[Team]:
     """Teams the account page offers to join by email domain."""
-    return service.domain_teams(user) if isinstance(user, User) else []
+    return joining.domain_teams(user) if isinstance(user, User) else []
