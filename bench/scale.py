@@ -311,7 +311,7 @@ class World:
             password_hash, None if n % 10 == 7 else created + DAY / 24, "reader", 1,
             created + DAY if n % 500 == 499 else None, created,
             self.now - self.rng.uniform(0, 90) * DAY if n % 3 else None, premium, source, until,
-            first_premium, trial_used, customer))  # fmt: skip
+            first_premium, trial_used, customer, None if n % 10 == 9 else last))  # fmt: skip
 
     def plan_subscription(self, user_id: int, created: datetime) -> Row:
         """A pro_annual subscription: 70% start with a 7-day trial; some lapse, some churn."""
@@ -385,6 +385,8 @@ class World:
         broad, narrow = probe[:4], probe[:7]
         count = sum(e.startswith(broad) for e in self.emails)
         few = sum(e.startswith(narrow) for e in self.emails)
+        surname = probe.split("@")[0].split(".")[1].rstrip("0123456789")[:4]
+        by_surname = sum(1 for u in self.users if u[16] and u[16].startswith(surname))
         member, busy = f"/admin/members/{accounts.member_id}", f"/admin/members/{self.busy[0]}"
         return [
             ("premium memo, member", "member", accounts.memo_path, accounts.memo_path, ""),
@@ -394,6 +396,8 @@ class World:
              f"/admin/members/?q={narrow}", f"{few:,}"),
             ("search, full address", "staff", f"/admin/members/?q={probe}",
              f"/admin/members/?q={probe}", "1"),
+            ("search, 4-letter surname", "staff", f"/admin/members/?q={surname}",
+             f"/admin/members/?q={surname}", f"{by_surname:,}"),
             ("dashboard", "staff", "/admin/", "/admin/", ""),
             ("member page, bench member", "staff", member, member, ""),
             # On the empty database there is no busy member: the bench member stands in.
@@ -479,7 +483,7 @@ COLUMNS = {
     "users": ("id", "email", "name", "password_hash", "email_verified_at", "role",
               "session_version", "disabled_at", "created_at", "last_signin_at", "access_premium",
               "access_source", "access_until", "first_premium_at", "trial_used_at",
-              "stripe_customer_id"),
+              "stripe_customer_id", "name_last"),
     "teams": ("id", "name", "seats", "seats_used", "billing", "paid_until", "stripe_customer_id",
               "stripe_subscription_id", "checkout_url", "manager_takes_seat", "domains",
               "domain_join", "created_at"),

@@ -133,3 +133,32 @@ def test_migrations_match_models_on_postgres() -> None:
         check_round_trip(PG_URL)
     finally:
         _drop_everything(PG_URL)
+
+
+def test_0009_fills_in_the_surname_of_existing_members(tmp_path: Path) -> None:
+    app = _app(f"sqlite:///{tmp_path / 'surnames.db'}")
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision="0008")
+            with db.engine.begin() as conn:
+                for n, name in enumerate(["Alice Quinn", "Cher", None, "  Jean  Émile  "]):
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO users (email, name, role, session_version, created_at, "
+                            "access_premium) VALUES (:email, :name, 'reader', 1, "
+                            "'2026-01-01 00:00:00', 0)"
+                        ),
+                        {"email": f"m{n}@example.com", "name": name},
+                    )
+            flask_migrate.upgrade()
+            with db.engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT email, name_last FROM users ORDER BY email"))
+                assert list(rows) == [
+                    ("m0@example.com", "quinn"),
+                    ("m1@example.com", None),
+                    ("m2@example.com", None),
+                    ("m3@example.com", "émile"),
+                ]
+        finally:
+            db.session.remove()
+            db.engine.dispose()

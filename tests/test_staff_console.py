@@ -21,6 +21,11 @@ from tests.conftest import PG_URL
 from tests.helpers import csrf_token, make_user, sign_in
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# Both databases (where PostgreSQL is set): SQLite's integers are 64-bit, PostgreSQL's INTEGER
+# 32; SQLite searches prefixes by range, PostgreSQL by LIKE on text_pattern_ops indexes.
+ON_BOTH = pytest.mark.parametrize(
+    "app_config", [{}, pytest.param({"DATABASE_URL": PG_URL}, marks=pytest.mark.postgres)]
+)
 
 
 @pytest.fixture
@@ -141,6 +146,7 @@ def test_an_empty_database_gives_a_dashboard_without_errors(app, staff) -> None:
     assert 'id="conversion-rate">—<' in text and 'id="arr">$0.00<' in text
 
 
+@ON_BOTH
 def test_search_by_email_prefix_and_name(app, staff) -> None:  # type: ignore[no-untyped-def]
     for email, name in [("alice@acme.example", "Alice Archer"), ("alina@example.com", "Bob"),
                         ("bob@example.com", "Alfred"), ("a_b@example.com", None),
@@ -160,6 +166,19 @@ def test_search_by_email_prefix_and_name(app, staff) -> None:  # type: ignore[no
     assert found("%") == [] and found("zed 100%") == ["zed@example.com"]
     assert found("nobody") == []
     assert "staff@example.com" in found("")  # newest members when empty
+    # A surname, from its start and in any case; accents too (lower-cased in Python, so also
+    # on SQLite, whose lower() knows only ASCII).
+    make_user(email="jean@example.com").name = "Jean-Luc Émile Dubois"
+    make_user(email="solo@example.com").name = "Cher"
+    db.session.commit()
+    assert found("archer") == found("ARCH") == ["alice@acme.example"]
+    assert found("dubois") == found("DUB") == ["jean@example.com"]
+    assert found("alice ar") == ["alice@acme.example"]  # from the start of the whole name
+    assert found("cher") == ["solo@example.com"]  # one word: the name itself
+    alice = db.session.scalar(select(User).where(User.email == "alice@acme.example"))
+    alice.name = "Alice Smith"  # renamed: the old surname no longer finds her
+    db.session.commit()
+    assert found("archer") == [] and found("smith") == ["alice@acme.example"]
 
 
 def test_the_member_page_explains_access_and_shows_the_timeline(app, staff, outbox) -> None:  # type: ignore[no-untyped-def]
@@ -349,9 +368,6 @@ def test_every_admin_post_route_writes_the_audit_log(app, staff, outbox) -> None
 
 
 HUGE = "99999999999999999999"
-ON_BOTH = pytest.mark.parametrize(  # SQLite's integers are 64-bit, PostgreSQL's INTEGER 32
-    "app_config", [{}, pytest.param({"DATABASE_URL": PG_URL}, marks=pytest.mark.postgres)]
-)
 
 
 @ON_BOTH

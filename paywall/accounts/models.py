@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from paywall import clock
 from paywall.access import Access, effective
@@ -24,12 +24,17 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         # non-C collation (SQLite searches the plain email index by range instead).
         Index("ix_users_email_pattern", "email", postgresql_ops={"email": "text_pattern_ops"}),
         Index("ix_users_created", "created_at"),
+        # Staff search by surname: "quinn" finds Alice Quinn (see name_last).
+        Index("ix_users_name_last", "name_last", postgresql_ops={"name_last": "text_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored trimmed and lower-cased, so the unique index is case-insensitive on every database.
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(120))
+    # The name's last word, lower-cased in Python (so "Émile" matches "émile" on SQLite too),
+    # for search by surname with an index; kept by the validator below, None for one word.
+    name_last: Mapped[str | None] = mapped_column(String(120))
     # None for accounts that only ever sign in by link or code.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -93,8 +98,19 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         """Had premium from a grant once, and has none now."""
         return self.first_premium_at is not None and not self.access.premium
 
+    @validates("name")
+    def _keep_name_last(self, _: str, name: str | None) -> str | None:
+        self.name_last = last_name_word(name)
+        return name
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+def last_name_word(name: str | None) -> str | None:
+    """What search by surname matches: the last of two or more words, lower-cased."""
+    words = (name or "").split()
+    return words[-1].lower()[:120] if len(words) > 1 else None
 
 
 # Staff search by name, from the start, case-insensitive: an index on lower(name), with pattern

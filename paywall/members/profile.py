@@ -24,8 +24,8 @@ TIMELINE_LIMIT = 200
 
 def search(query: str, limit: int = SEARCH_LIMIT) -> list[User]:
     """Members whose email starts with the query (case-insensitive: emails are stored
-    lower-cased) or, for a query without '@', whose name starts with it. Newest first when
-    the query is empty."""
+    lower-cased) or, for a query without '@', whose name or surname starts with it. Newest
+    first when the query is empty."""
     text = query.strip().lower()[:254]
     if not text:
         return list(db.session.scalars(select(User).order_by(User.id.desc()).limit(limit)))
@@ -34,12 +34,15 @@ def search(query: str, limit: int = SEARCH_LIMIT) -> list[User]:
             select(User).where(_starts_with(User.email, text)).order_by(User.email).limit(limit)
         )
     )
-    if "@" not in text and len(found) < limit:
+    if "@" in text:
+        return found
+    # Then the name from its start ("alice q"), then a surname ("quinn"): each on its index.
+    columns = [func.lower(User.name)] + ([User.name_last] if " " not in text else [])
+    for column in columns:
+        if len(found) >= limit:
+            break
         by_name = db.session.scalars(
-            select(User)
-            .where(_starts_with(func.lower(User.name), text))
-            .order_by(User.email)
-            .limit(limit)
+            select(User).where(_starts_with(column, text)).order_by(User.email).limit(limit)
         )
         seen = {user.id for user in found}
         found += [user for user in by_name if user.id not in seen][: limit - len(found)]
