@@ -184,6 +184,11 @@ def test_the_request_form(app, client, outbox) -> None:  # type: ignore[no-untyp
     bad = client.post("/teams", data={"csrf_token": token, "organization": "", "name": "Dana",
                                       "email": "dana@initech.example", "seats": "0"})  # fmt: skip
     assert bad.status_code == 400 and "Name your organisation." in bad.get_data(as_text=True)
+    assert "Between 1 and 10,000." in bad.get_data(as_text=True)
+    words = client.post("/teams", data={"csrf_token": token, "organization": "Initech",
+                                        "name": "Dana", "email": "dana@initech.example",
+                                        "seats": "ten"}).get_data(as_text=True)  # fmt: skip
+    assert "Enter a whole number." in words and "Between 1 and 10,000." not in words
     good = client.post("/teams", data={"csrf_token": token, "organization": "Initech", "name": "Dana",
                                        "email": "Dana@Initech.example", "seats": "25", "message": "Q1 start"})  # fmt: skip
     assert good.status_code == 200 and "25 seats for <strong>Initech</strong>" in good.get_data(

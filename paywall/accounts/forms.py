@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length, StopValidation
 
 from paywall.accounts.emails import MAX_LENGTH as EMAIL_MAX
 from paywall.accounts.passwords import MAX_LENGTH as PASSWORD_MAX
@@ -44,6 +46,21 @@ class BaseForm(FlaskForm):  # type: ignore[misc]
             field.errors = [*field.errors, error.message]
         else:
             self.form_errors.append(error.message)
+
+
+class WholeNumberField(IntegerField):  # type: ignore[misc]
+    """An IntegerField that says one thing about "abc" ("Enter a whole number.") rather than
+    that and every range check after it."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:  # IntegerField has set data to None
+            raise ValueError("Enter a whole number.") from None
+
+    def pre_validate(self, form: Any) -> None:
+        if self.process_errors:
+            raise StopValidation()
 
 
 class SignupForm(BaseForm):

@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
 from paywall import audit
-from paywall.accounts.forms import BaseForm, email_field
+from paywall.accounts.forms import BaseForm, WholeNumberField, email_field
 from paywall.admin.views import staff_only
 from paywall.errors import ValidationError
 from paywall.extensions import db
@@ -31,7 +31,7 @@ Page = Response | str | tuple[str, int]
 
 class OnboardForm(BaseForm):
     name = StringField("Team name", validators=[InputRequired("Name the team.")])
-    seats = IntegerField("Seats", validators=[InputRequired("How many seats?")])
+    seats = WholeNumberField("Seats", validators=[InputRequired("How many seats?")])
     manager_email = email_field("Manager's email")
     billing = SelectField(
         "Billing",
@@ -114,7 +114,7 @@ class EditForm(BaseForm):
 
 
 class SeatsForm(BaseForm):
-    seats = IntegerField("Seats paid for", validators=[InputRequired("How many seats?")])
+    seats = WholeNumberField("Seats paid for", validators=[InputRequired("How many seats?")])
 
 
 class ManagerForm(BaseForm):

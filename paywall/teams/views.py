@@ -10,12 +10,12 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
-from wtforms import IntegerField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from paywall.accounts import limits
 from paywall.accounts.emails import normalise_email
-from paywall.accounts.forms import BaseForm, email_field
+from paywall.accounts.forms import BaseForm, WholeNumberField, email_field
 from paywall.accounts.models import User
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
@@ -38,7 +38,7 @@ class RequestForm(BaseForm):
         "Your name", validators=[InputRequired("Tell us your name."), Length(max=120)]
     )
     email = email_field("Work email")
-    seats = IntegerField(
+    seats = WholeNumberField(
         "Seats wanted",
         validators=[
             InputRequired("How many seats?"),
