@@ -20,6 +20,7 @@ def create_app(config: str | type | dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     load_settings(app, config)
     init_logging(app)  # first, so every later hook and log line already has the request id
+    register_staff_gate(app)  # before CSRF and every other check: see paywall.web
     register_extensions(app)
     register_url_converters(app)
     register_blueprints(app)
@@ -53,6 +54,12 @@ def register_extensions(app: Flask) -> None:
     import paywall.newsletters.models
     import paywall.newsletters.service
     import paywall.teams.models  # noqa: F401
+
+
+def register_staff_gate(app: Flask) -> None:
+    from paywall.web import register_staff_gate as register
+
+    register(app)
 
 
 def register_url_converters(app: Flask) -> None:

@@ -119,14 +119,21 @@ def _retry_after_seconds() -> int:
     return max(1, int(current.reset_at - time.time()))
 
 
-def is_admin_path(path: str) -> bool:
-    return path == "/admin" or path.startswith("/admin/")
+def register_staff_gate(app: Flask) -> None:
+    """Everything under /admin is for staff; anyone else gets the plain 404, whatever they
+    send. Registered before every other before_request function (CSRF's among them) and run
+    before routing answers, so neither a missing token (400), a wrong method (405), a slash
+    redirect (308) nor an OPTIONS list shows that a route is there."""
 
+    @app.before_request
+    def staff_gate() -> None:
+        from flask_login import current_user
 
-def _hides_admin() -> bool:
-    from flask_login import current_user
-
-    return is_admin_path(request.path) and not getattr(current_user, "is_staff", False)
+        path = request.path
+        if (path == "/admin" or path.startswith("/admin/")) and not (
+            current_user.is_authenticated and current_user.is_staff
+        ):
+            raise NotFound()
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -136,8 +143,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Response:
-        if _hides_admin():  # CSRF is checked before staff_only: a 400 would reveal the route
-            return http_error(NotFound())
         return error_response(
             400, "This form has expired. Go back, reload the page and try again.", "csrf_failed"
         )
@@ -154,8 +159,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        if status == 405 and _hides_admin():
-            status = 404  # a 405 would tell non-staff that an /admin/ route exists
         message = {404: "This page does not exist.", 405: "This method is not allowed here."}.get(
             status, error.description or "Something went wrong."
         )

@@ -67,8 +67,8 @@ def test_admin_is_404_for_visitors_and_readers_and_open_to_staff(app, make_user)
             assert client.get(path).status_code == 404, path
             token = csrf_token(client, "/signin")
             assert client.post(path, data={"csrf_token": token}).status_code == 404, path
-            # Without a token the CSRF check would answer 400 before staff_only ran; without
-            # the slash the router would answer 308; OPTIONS would list the methods.
+            # The staff gate runs first: without it a missing token would be CSRF's 400, no
+            # slash the router's 308, a POST-only route's GET a 405, OPTIONS a list of methods.
             untokened = client.post(path)
             assert untokened.status_code == 404, path
             assert "This page does not exist." in untokened.get_data(as_text=True), path

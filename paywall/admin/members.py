@@ -14,14 +14,12 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from paywall.accounts.forms import BaseForm
 from paywall.accounts.models import User
-from paywall.admin.views import staff_only
 from paywall.billing.plans import money
 from paywall.errors import ValidationError
 from paywall.extensions import db
 from paywall.members import actions, profile
 
 bp = Blueprint("admin_members", __name__, url_prefix="/admin/members")
-bp.before_request(staff_only)
 
 Page = Response | str | tuple[str, int]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -19,29 +19,11 @@ from paywall.billing.plans import money
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.mail.models import OutboxMail
-from paywall.web import is_admin_path
 
+# Staff only, like everything under /admin: paywall.web's staff gate answers 404 to others.
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 Page = Response | str | tuple[str, int]
-
-
-def staff_only() -> None:
-    """Every /admin/ blueprint runs this first: 404 for anyone who is not staff."""
-    if not (current_user.is_authenticated and current_user.is_staff):
-        abort(404)
-
-
-bp.before_request(staff_only)
-
-
-@bp.before_app_request
-def hide_admin() -> None:
-    """The same 404 for non-staff on every /admin path, before the router can answer with a
-    slash redirect, a 405 or an OPTIONS list that would show a route is there. (CSRF is checked
-    before this; its error handler hides /admin the same way.)"""
-    if is_admin_path(request.path):
-        staff_only()
 
 
 @bp.get("/")

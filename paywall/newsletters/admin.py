@@ -10,13 +10,11 @@ from flask import Blueprint, Response, abort, render_template, stream_with_conte
 from flask_login import current_user
 
 from paywall import audit
-from paywall.admin.views import staff_only
 from paywall.extensions import db
 from paywall.newsletters import service
 from paywall.newsletters.lists import NEWSLETTERS
 
 bp = Blueprint("admin_newsletters", __name__, url_prefix="/admin/newsletters")
-bp.before_request(staff_only)
 
 
 @bp.get("/")
