@@ -1,5 +1,6 @@
-"""Column types shared by every domain."""
+"""Column types shared by every domain, and what an id column can hold."""
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,3 +34,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+# Every id column is SQLAlchemy's Integer: 32-bit on PostgreSQL (SQLite's are 64-bit).
+MAX_ID = 2**31 - 1
+ID_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII only: "²".isdigit() is true, int("²") fails
+
+
+def parse_id(value: object) -> int | None:
+    """An id from outside (a query string, Stripe metadata, a cookie), or None for anything
+    an id column cannot hold."""
+    text = str(value) if value is not None else ""
+    number = int(text) if ID_DIGITS.fullmatch(text) else None
+    return number if number is not None and 0 < number <= MAX_ID else None

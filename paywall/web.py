@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 import unicodedata
 from urllib.parse import unquote, urlsplit
@@ -13,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
+from paywall.dbtypes import MAX_ID
 from paywall.errors import PaywallError
 from paywall.extensions import db, limiter
 
@@ -25,9 +25,6 @@ CSP = (
 )
 HSTS = "max-age=31536000; includeSubDomains"
 
-# Every id column is SQLAlchemy's Integer: 32-bit on PostgreSQL (SQLite's are 64-bit).
-MAX_ID = 2**31 - 1
-
 
 class IdConverter(IntegerConverter):
     """`<int:...>` for ids: ASCII digits up to MAX_ID, so /admin/members/99999999999999999999
@@ -38,17 +35,6 @@ class IdConverter(IntegerConverter):
     def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,
                  max: int | None = MAX_ID, signed: bool = False) -> None:  # fmt: skip
         super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
-
-
-ID_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII only: "²".isdigit() is true, int("²") fails
-
-
-def parse_id(value: object) -> int | None:
-    """An id from outside (a query string, Stripe metadata, a cookie), or None for anything
-    an id column cannot hold."""
-    text = str(value) if value is not None else ""
-    number = int(text) if ID_DIGITS.fullmatch(text) else None
-    return number if number is not None and 0 < number <= MAX_ID else None
 
 
 def register_url_converters(app: Flask) -> None:

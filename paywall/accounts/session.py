@@ -9,8 +9,8 @@ from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
 from paywall.accounts.models import User
+from paywall.dbtypes import parse_id
 from paywall.extensions import db, login_manager
-from paywall.web import parse_id
 
 
 def load_user(cookie_id: str) -> User | None:

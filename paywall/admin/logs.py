@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response
 from paywall import audit, jobs
 from paywall.billing import webhooks
 from paywall.billing.models import StripeEvent
+from paywall.dbtypes import parse_id
 from paywall.extensions import db
-from paywall.web import parse_id
 
 bp = Blueprint("admin_logs", __name__, url_prefix="/admin")
 

@@ -14,8 +14,8 @@ from paywall.accounts.models import User
 from paywall.accounts.service import refresh_access
 from paywall.billing import gateway, mails, plans, trials
 from paywall.billing.models import Invoice, Subscription
+from paywall.dbtypes import parse_id
 from paywall.extensions import db
-from paywall.web import parse_id
 
 log = logging.getLogger(__name__)
 EXPAND = ["default_payment_method", "customer.invoice_settings.default_payment_method"]

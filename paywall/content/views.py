@@ -41,9 +41,7 @@ def kind_list(prefix: str) -> str:
     kind = KIND_BY_PREFIX[prefix]
     # Past the last page is an empty page; the cap keeps the offset within what SQL takes.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
-    items = service.latest(
-        kind=kind.name, limit=PAGE_SIZE + 1, offset=(max(page, 1) - 1) * PAGE_SIZE
-    )
+    items = service.latest(kind=kind.name, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return render_template(
         "content/list.html",
         kind=kind,

@@ -16,11 +16,11 @@ from wtforms.validators import InputRequired, Optional
 
 from paywall import audit
 from paywall.accounts.forms import BaseForm, WholeNumberField, email_field
+from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError
 from paywall.extensions import db
 from paywall.teams import invites, onboarding, service, staff
 from paywall.teams.models import Team, TeamRequest
-from paywall.web import parse_id
 
 bp = Blueprint("admin_teams", __name__, url_prefix="/admin/teams")
 

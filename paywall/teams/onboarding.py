@@ -12,12 +12,12 @@ from paywall import audit, clock
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import User
 from paywall.billing import gateway, plans, sync
+from paywall.dbtypes import parse_id
 from paywall.errors import Conflict, NotFound, ValidationError
 from paywall.extensions import db
 from paywall.teams.invites import invite
 from paywall.teams.models import BILLING_MODES, MAX_SEATS, Team
 from paywall.teams.team_billing import attempt_key
-from paywall.web import parse_id
 
 
 @dataclass(frozen=True)

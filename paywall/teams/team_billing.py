@@ -12,12 +12,12 @@ from sqlalchemy import select
 from paywall import audit, clock
 from paywall.accounts.models import User
 from paywall.billing import gateway, sync
+from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import queue_mail
 from paywall.teams.models import MAX_SEATS, Team
 from paywall.teams.seats import follow_billed_seats, gives_access, refresh_members
-from paywall.web import parse_id
 
 
 @dataclass(frozen=True)
