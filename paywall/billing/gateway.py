@@ -55,11 +55,6 @@ class StripeRefused(PaywallError):
         self.stripe_code = stripe_code
 
 
-# The name callers catch around `call` (say, an unknown checkout session): since Stripe's
-# InvalidRequestError never leaves `call`, it is our StripeRefused.
-InvalidRequestError = StripeRefused
-
-
 def client() -> stripe.StripeClient:
     """One client per app (it keeps an HTTP connection pool)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]

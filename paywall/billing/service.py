@@ -109,7 +109,7 @@ def retrieve_checkout_session(session_id: str, what: str) -> Any:
         return gateway.call(
             lambda: gateway.client().v1.checkout.sessions.retrieve(session_id), what
         )
-    except gateway.InvalidRequestError:
+    except gateway.StripeRefused:  # an unknown session id
         raise NotFound("This checkout session is not known.") from None
 
 

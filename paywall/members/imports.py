@@ -380,7 +380,7 @@ def _check_customers_in_stripe(rows: list[Row], problems: Problems) -> None:
                 lambda: gateway.client().v1.customers.retrieve(customer_id),  # noqa: B023
                 "checking an imported customer",
             )
-        except gateway.InvalidRequestError:
+        except gateway.StripeRefused:  # no such customer
             customer = None
         except gateway.StripeUnavailable:
             raise ImportAborted(
