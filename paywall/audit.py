@@ -8,6 +8,7 @@ foreign keys' ON DELETE SET NULL when a user or team row goes (the emails stay).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,18 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """An actor that is not a person: shown by name wherever the log names an actor."""
+
+    email: str
+    id: None = None
+
+
+# Changes Stripe makes (a webhook, a sync), such as a team's seats following what it bills.
+STRIPE = SystemActor("stripe")
 
 
 def record(

@@ -390,3 +390,33 @@ def test_an_expired_checkout_link_is_renewed_from_the_team_page_and_only_one_can
     # Paid: nothing left to pay, and the page says so rather than offering a link.
     assert "Pay by card" not in manager.get("/team").get_data(as_text=True)
     assert manager.post("/team/pay", data={"csrf_token": token}).status_code == 409
+
+
+def test_a_sync_that_changes_nothing_writes_nothing_to_the_team(shop) -> None:  # type: ignore[no-untyped-def]
+    """The webhook path: a team's subscription synced again as it was updates no team row
+    and reads its mirror once (the upsert), not again for seats, status and access."""
+    from sqlalchemy import event
+
+    team_id = staff_onboards(
+        shop, name="Vandelay", seats="4", manager_email="art@vandelay.example", billing="invoice"
+    )
+    shop.settle()
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).lower())
+
+    def again() -> None:
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            sync.sync_subscription(sub_id)
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+
+    shop.site.run(again)
+    assert not [s for s in statements if s.startswith("update teams")], statements
+    reads = [s for s in statements if s.startswith("select") and "from subscriptions" in s]
+    assert len(reads) == 1, reads
+    assert shop.site.run(lambda: db.session.get(Team, team_id).seats) == 4

@@ -99,7 +99,7 @@ def apply_subscription(sub: Any) -> Subscription | None:
     if plan.per_seat:
         from paywall.teams.team_billing import on_subscription_synced
 
-        on_subscription_synced(metadata.get("team_id"), row.stripe_subscription_id)
+        on_subscription_synced(metadata.get("team_id"), row)
     return row
 
 

@@ -17,7 +17,7 @@ from paywall.errors import Conflict, NotFound, ValidationError
 from paywall.extensions import db
 from paywall.teams.invites import invite
 from paywall.teams.models import BILLING_MODES, MAX_SEATS, Team
-from paywall.teams.team_billing import attempt_key
+from paywall.teams.team_billing import attempt_key, send_invoice
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,7 @@ def _start_invoicing(team: Team, email: str, attempt: str) -> None:
     invoice = gateway.call(
         lambda: gateway.client().v1.invoices.retrieve(invoice_id), "reading an invoice"
     )
-    if invoice.status == "draft":
-        gateway.call(
-            lambda: gateway.client().v1.invoices.finalize_invoice(invoice_id), "finalizing"
-        )
-    gateway.call(
-        lambda: gateway.client().v1.invoices.send_invoice(invoice_id), "sending an invoice"
-    )
+    send_invoice(invoice)
     team.stripe_subscription_id = sub.id
     sync.sync_subscription(sub.id)
     sync.sync_invoice(invoice_id)

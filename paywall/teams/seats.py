@@ -28,9 +28,12 @@ def release_seat(team_id: int) -> None:
     )  # fmt: skip
 
 
-def follow_billed_seats(team: Team) -> tuple[int, int] | None:
-    """Set a Stripe team's seats to the quantity its subscription bills (as last mirrored);
-    returns (before, after) when that changed them.
+def follow_billed_seats(
+    team: Team, subscription: Subscription | None = None
+) -> tuple[int, int] | None:
+    """Set a Stripe team's seats to the quantity its subscription bills (as last mirrored:
+    `subscription` when the caller has the row, else read); returns (before, after) when
+    that changed them.
 
     Stripe is the truth for money, so the seats are what is paid for, up or down: a manager
     who picks 6 in Checkout has 6. One exception: never fewer than the seats in use. The
@@ -38,18 +41,13 @@ def follow_billed_seats(team: Team) -> tuple[int, int] | None:
     away from people mid-year is staff's call, not a webhook's. So when Stripe bills fewer
     than are in use, the seats stay at the number in use (the team is full: nobody new can
     join) and come down to the billed number as members leave (remove() calls this again).
-    One guarded UPDATE, so a join committing meanwhile cannot break the constraint.
+    One guarded UPDATE, so a join committing meanwhile cannot break the constraint; none at
+    all when the seats already are what is billed (every other webhook).
     """
-    if team.billing == "manual" or not team.stripe_subscription_id:
+    subscription = subscription or _mirror_of(team)
+    if team.billing == "manual" or subscription is None or team.seats == subscription.quantity:
         return None
-    billed = db.session.scalar(
-        select(Subscription.quantity).where(
-            Subscription.stripe_subscription_id == team.stripe_subscription_id
-        )
-    )
-    if billed is None:
-        return None
-    before = team.seats
+    billed, before = subscription.quantity, team.seats
     db.session.execute(
         update(Team).where(Team.id == team.id)
         .values(seats=case((Team.seats_used > billed, Team.seats_used), else_=billed)),
@@ -59,24 +57,30 @@ def follow_billed_seats(team: Team) -> tuple[int, int] | None:
     return (before, team.seats) if team.seats != before else None
 
 
-def team_access(team: Team) -> access.Grant | None:
-    grace = past_due_grace()
-    subscription = None
-    if team.billing != "manual" and team.stripe_subscription_id:
-        row = db.session.scalar(
-            select(Subscription).where(
-                Subscription.stripe_subscription_id == team.stripe_subscription_id
-            )
+def _mirror_of(team: Team) -> Subscription | None:
+    """The mirrored Stripe subscription of a card or invoice team, if it has one yet."""
+    if team.billing == "manual" or not team.stripe_subscription_id:
+        return None
+    return db.session.scalar(
+        select(Subscription).where(
+            Subscription.stripe_subscription_id == team.stripe_subscription_id
         )
-        if row is not None:
-            subscription = access.subscription_grant(row.status, row.current_period_end,
-                                                     row.past_due_since, grace)  # fmt: skip
-    return access.team_grant(team.billing, team.paid_until, subscription)
+    )
 
 
-def gives_access(team: Team) -> bool:
+def team_access(team: Team, subscription: Subscription | None = None) -> access.Grant | None:
+    """A seat's grant; `subscription` is the team's mirror row when the caller has it."""
+    row = subscription or _mirror_of(team)
+    grant = None
+    if row is not None and team.billing != "manual":
+        grant = access.subscription_grant(row.status, row.current_period_end,
+                                          row.past_due_since, past_due_grace())  # fmt: skip
+    return access.team_grant(team.billing, team.paid_until, grant)
+
+
+def gives_access(team: Team, subscription: Subscription | None = None) -> bool:
     """Whether a seat in this team gives access right now."""
-    grant = team_access(team)
+    grant = team_access(team, subscription)
     return grant is not None and (grant.until is None or grant.until > clock.now())
 
 

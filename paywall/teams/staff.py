@@ -100,11 +100,10 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
         team_billing.add_seats(team, seats - team.seats, actor)
         return
     audit.record(actor, "team.seats_set", team.name, team_id=team.id, seats=[team.seats, seats])
+    team.seats = seats  # before the sync, which then finds the seats already following Stripe
     if team.billing != "manual" and team.stripe_subscription_id:
         team_billing.set_stripe_seats(team, seats, "none")
-        team.seats = seats  # before the sync, which then finds the seats already following Stripe
         sync.sync_subscription(team.stripe_subscription_id)
-    team.seats = seats
 
 
 def invite_manager(team: Team, email: str, actor: User) -> None:

@@ -4,7 +4,7 @@ Stripe bills (on_subscription_synced) into seats, access and the audit log."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -12,24 +12,13 @@ from sqlalchemy import select
 from paywall import audit, clock
 from paywall.accounts.models import User
 from paywall.billing import gateway, sync
+from paywall.billing.models import Subscription
 from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import queue_mail
 from paywall.teams.models import MAX_SEATS, Team
 from paywall.teams.seats import follow_billed_seats, gives_access, refresh_members
-
-
-@dataclass(frozen=True)
-class _Stripe:
-    """The actor of audit entries that Stripe's changes cause (a webhook, a sync): shown as
-    "stripe" wherever the log names an actor."""
-
-    id: None = None
-    email: str = "stripe"
-
-
-STRIPE = _Stripe()
 
 
 def attempt_key() -> str:
@@ -42,33 +31,31 @@ def attempt_key() -> str:
     return uuid.uuid4().hex
 
 
-def on_subscription_synced(team_id: str | None, subscription_id: str) -> None:
-    """Called by billing sync for team subscriptions (after the mirror row is updated): link a
-    card team whose Checkout completed, make the seats follow what Stripe bills, put billing
-    changes in the audit log, and refresh the members' access."""
+def on_subscription_synced(team_id: str | None, subscription: Subscription) -> None:
+    """Called by billing sync for team subscriptions with the mirror row just updated (so
+    nothing here reads it again): link a card team whose Checkout completed, make the seats
+    follow what Stripe bills, put billing changes in the audit log, and refresh the members'
+    access."""
     number = parse_id(team_id)
     team = db.session.get(Team, number) if number else None
     if team is None:
         return
     linked = team.stripe_subscription_id is None
     if linked:
-        team.stripe_subscription_id = subscription_id
+        team.stripe_subscription_id = subscription.stripe_subscription_id
         team.checkout_url = None
-    if team.stripe_subscription_id != subscription_id:
+    if team.stripe_subscription_id != subscription.stripe_subscription_id:
         return
-    db.session.flush()
-    changed = follow_billed_seats(team)
+    changed = follow_billed_seats(team, subscription)
     if linked:
-        audit.record(STRIPE, "team.checkout_completed", team.name, team_id=team.id,
-                     seats=team.seats, status=_status(team))  # fmt: skip
+        audit.record(audit.STRIPE, "team.checkout_completed", team.name, team_id=team.id,
+                     seats=team.seats, status=subscription.status)  # fmt: skip
     record_seats_billed(team, changed)
-    _record_lapse_or_restore(team)
+    _record_lapse_or_restore(team, subscription)
     refresh_members(team)
 
 
 def _status(team: Team) -> str | None:
-    from paywall.billing.models import Subscription
-
     return db.session.scalar(
         select(Subscription.status).where(
             Subscription.stripe_subscription_id == team.stripe_subscription_id
@@ -78,25 +65,27 @@ def _status(team: Team) -> str | None:
 
 def record_seats_billed(team: Team, changed: tuple[int, int] | None) -> None:
     if changed is not None:
-        audit.record(STRIPE, "team.seats_billed", team.name, team_id=team.id, seats=list(changed))
+        audit.record(audit.STRIPE, "team.seats_billed", team.name, team_id=team.id,
+                     seats=list(changed))  # fmt: skip
 
 
 LAPSE_ACTIONS = ("team.lapsed", "team.restored")
 
 
-def _record_lapse_or_restore(team: Team) -> None:
+def _record_lapse_or_restore(team: Team, subscription: Subscription) -> None:
     """Audit the moments a team's subscription stops or starts giving access again. The last
-    such entry says which state the team was in (none yet: it had access)."""
+    such entry says which state the team was in (none yet: it had access); so a grace period
+    that ran out with no webhook is still recorded, at the next sync."""
     last = db.session.scalar(
         select(audit.AuditEntry.action)
         .where(audit.AuditEntry.team_id == team.id, audit.AuditEntry.action.in_(LAPSE_ACTIONS))
         .order_by(audit.AuditEntry.created_at.desc(), audit.AuditEntry.id.desc())
         .limit(1)
     )
-    was_lapsed, has_access = last == "team.lapsed", gives_access(team)
+    was_lapsed, has_access = last == "team.lapsed", gives_access(team, subscription)
     if was_lapsed == has_access:
         action = "team.restored" if has_access else "team.lapsed"
-        audit.record(STRIPE, action, team.name, team_id=team.id, status=_status(team))
+        audit.record(audit.STRIPE, action, team.name, team_id=team.id, status=subscription.status)
 
 
 def add_seats(team: Team, extra: int, actor: User) -> str:
@@ -136,18 +125,25 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
         invoice = gateway.call(
             lambda: gateway.client().v1.invoices.retrieve(str(latest)), "reading an invoice"
         )
-        if invoice.status == "draft":
-            invoice = gateway.call(
-                lambda: gateway.client().v1.invoices.finalize_invoice(invoice.id), "finalizing"
-            )
-        if invoice.status == "open" and invoice.billing_reason == "subscription_update":
-            gateway.call(
-                lambda: gateway.client().v1.invoices.send_invoice(invoice.id), "sending an invoice"
-            )
+        if invoice.billing_reason == "subscription_update":  # the proration just made
+            send_invoice(invoice)
     team.seats = total
     audit.record(actor, "team.seats_added", team.name, team_id=team.id, extra=extra, seats=total)
     sync.sync_subscription(sub_id)
     return "added"
+
+
+def send_invoice(invoice: Any) -> None:
+    """Send an invoice of a `send_invoice` subscription: finalized first if still a draft."""
+    invoice_id = str(invoice.id)
+    if invoice.status == "draft":
+        invoice = gateway.call(
+            lambda: gateway.client().v1.invoices.finalize_invoice(invoice_id), "finalizing"
+        )
+    if invoice.status == "open":
+        gateway.call(
+            lambda: gateway.client().v1.invoices.send_invoice(invoice_id), "sending an invoice"
+        )
 
 
 def set_stripe_seats(team: Team, seats: int, proration: str) -> None:

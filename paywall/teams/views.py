@@ -175,13 +175,7 @@ def join(token: str) -> Page:
             "teams/join.html", invite=found, team=team, form=FlaskForm(), token=token
         )
     _take_seat(team, lambda: invites.accept(token, current_user))
-    offer = service.offer_to_end_own(current_user)
-    db.session.commit()
-    if offer:
-        return redirect(url_for("teams.welcome"), code=303)
-    if found.role == "manager":
-        return redirect(url_for("teams.manage"), code=303)
-    return redirect(url_for("accounts.account", notice="team-joined"), code=303)
+    return _joined(manager=found.role == "manager")
 
 
 @bp.post("/team/seats")
@@ -244,10 +238,18 @@ def domain_join() -> Page:
 @login_required
 def join_by_domain(team_id: int) -> Page:
     _take_seat(db.session.get(Team, team_id), lambda: joining.join_by_domain(team_id, current_user))
+    return _joined(manager=False)
+
+
+def _joined(manager: bool) -> Response:
+    """After a seat is taken: the once-only offer to end one's own subscription if it applies,
+    else the team page for a manager, else the account page saying so."""
     offer = service.offer_to_end_own(current_user)
     db.session.commit()
     if offer:
         return redirect(url_for("teams.welcome"), code=303)
+    if manager:
+        return redirect(url_for("teams.manage"), code=303)
     return redirect(url_for("accounts.account", notice="team-joined"), code=303)
 
 
