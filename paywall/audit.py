@@ -1,8 +1,10 @@
 """The audit log: one append-only table for staff and team-manager actions.
 
-Append-only twice over: the ORM refuses to flush a change or a delete of an entry, and the
-database refuses UPDATE and DELETE on the table (triggers, created with the table here and by
-migration 0008), so raw SQL cannot rewrite history either. The one update allowed is the
+Append-only twice over: the ORM refuses to flush a change or a delete of an entry object, and
+the database refuses UPDATE and DELETE on the table (triggers, created with the table here and
+by migration 0008), so bulk statements and raw SQL cannot rewrite history either. (No
+session-wide hook for bulk statements: it would run on every query of every page view, for
+what the triggers already refuse.) The one update allowed is the
 foreign keys' ON DELETE SET NULL when a user or team row goes (the emails stay).
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import DDL, JSON, ForeignKey, Index, String, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from paywall import clock
 from paywall.dbtypes import UTCDateTime
@@ -85,13 +87,6 @@ class AppendOnlyError(RuntimeError):
 @event.listens_for(AuditEntry, "before_delete")
 def _refuse_change(mapper: Mapper[Any], connection: Connection, entry: AuditEntry) -> None:
     raise AppendOnlyError(f"the audit log is append-only: entry {entry.id} cannot change")
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _refuse_bulk_change(state: ORMExecuteState) -> None:
-    """update(AuditEntry) and delete(AuditEntry) skip the mapper events above."""
-    if (state.is_update or state.is_delete) and state.bind_mapper is AuditEntry.__mapper__:
-        raise AppendOnlyError("the audit log is append-only: no UPDATE or DELETE")
 
 
 # The same refusal in the database, for tables made by create_all() (tests, bench); migration
