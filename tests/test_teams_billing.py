@@ -168,24 +168,33 @@ def test_a_lapsed_card_team_is_told_it_cannot_add_seats(shop) -> None:  # type: 
     assert ("stripe", "team.lapsed", {"status": "canceled"}) in team_log(shop, team_id)
 
 
+def staff_on_team_page(shop, team_id: int):  # type: ignore[no-untyped-def]
+    """A staff client on the team's page: (client, its path, a CSRF token, subscription id)."""
+    staff = shop.app.test_client()
+    sign_in(staff, "staff@example.com")
+    home = f"/admin/teams/{team_id}"
+    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    return staff, home, csrf_token(staff, home), sub_id
+
+
+def billed_quantity(shop, sub_id: str) -> int:  # type: ignore[no-untyped-def]
+    objects = shop.emulator.store.objects
+    return int(objects[objects[sub_id]["_items"][0]]["quantity"])
+
+
 def test_seats_changed_4_6_4_6_end_at_6_in_stripe(shop) -> None:  # type: ignore[no-untyped-def]
     """Each change is its own request to Stripe: the second 4 -> 6 is not a replay of the
     first (whose idempotency key Stripe keeps for 24 hours)."""
     team_id = staff_onboards(
         shop, name="Vandelay", seats="4", manager_email="art@vandelay.example", billing="invoice"
     )
-    staff = shop.app.test_client()
-    sign_in(staff, "staff@example.com")
-    home = f"/admin/teams/{team_id}"
-    token = csrf_token(staff, home)
-    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    staff, home, token, sub_id = staff_on_team_page(shop, team_id)
     for seats in (6, 4, 6):
         assert (
             staff.post(home + "/seats", data={"csrf_token": token, "seats": str(seats)}).status_code
             == 303
         )
-    item = shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["_items"][0]]
-    assert item["quantity"] == 6
+    assert billed_quantity(shop, sub_id) == 6
     shop.settle()
     assert shop.site.run(lambda: db.session.get(Team, team_id).seats) == 6
     # (A webhook may land before the staff request commits: Stripe's entry then comes first.)
@@ -232,28 +241,17 @@ def test_staff_change_an_invoice_teams_seats_in_stripe(shop) -> None:  # type: i
     team_id = staff_onboards(
         shop, name="Hooli", seats="4", manager_email="gb@hooli.example", billing="invoice"
     )
-    staff = shop.app.test_client()
-    sign_in(staff, "staff@example.com")
-    home = f"/admin/teams/{team_id}"
-    token = csrf_token(staff, home)
-    sub_id = shop.site.run(lambda: db.session.get(Team, team_id).stripe_subscription_id)
+    staff, home, token, sub_id = staff_on_team_page(shop, team_id)
     first_invoice = shop.emulator.store.objects[sub_id]["latest_invoice"]
-
-    def quantity() -> int:
-        return int(
-            shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["_items"][0]][
-                "quantity"
-            ]
-        )
 
     # More seats: billed now, prorated, and the invoice sent (as when the manager adds them).
     assert staff.post(home + "/seats", data={"csrf_token": token, "seats": "6"}).status_code == 303
     proration = shop.emulator.store.objects[shop.emulator.store.objects[sub_id]["latest_invoice"]]
-    assert quantity() == 6 and proration["id"] != first_invoice
+    assert billed_quantity(shop, sub_id) == 6 and proration["id"] != first_invoice
     assert proration["billing_reason"] == "subscription_update" and proration["status"] == "open"
     # Fewer: billed from the next renewal, so no new invoice now.
     assert staff.post(home + "/seats", data={"csrf_token": token, "seats": "5"}).status_code == 303
-    assert quantity() == 5
+    assert billed_quantity(shop, sub_id) == 5
     assert shop.emulator.store.objects[sub_id]["latest_invoice"] == proration["id"]
     shop.settle()  # the invoices reach our mirror by webhook
     page = staff.get(home).get_data(as_text=True)
