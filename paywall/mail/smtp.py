@@ -4,28 +4,51 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from paywall.mail.headers import FIELD_NAME, POLICY
 from paywall.mail.models import OutboxMail
 
 TIMEOUT_SECONDS = 20
 
 
+class Unbuildable(ValueError):
+    """This mail can never become a message (a line break in its subject, say): sending it
+    again would fail again, so the worker gives up on it at once."""
+
+
 def build_message(mail: OutboxMail, sender: str) -> EmailMessage:
-    """A multipart/alternative message with the text part first, as mail clients expect."""
-    message = EmailMessage()
+    """A multipart/alternative message with the text part first, as mail clients expect.
+
+    Raises Unbuildable, naming the field, for a mail whose own headers cannot be written; a
+    header value never reaches the wire with a line break in it (header injection). A bad
+    MAIL_FROM stays a plain ValueError: that is the operator's to fix, and then it goes.
+    """
+    message = EmailMessage(policy=POLICY)
     message["From"] = sender
-    message["To"] = mail.to_address
-    message["Subject"] = mail.subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = mail.message_id
+    _set(message, "To", mail.to_address)
+    _set(message, "Subject", mail.subject)
+    _set(message, "Message-ID", mail.message_id)
     for name, value in (mail.headers or {}).items():
-        message[name] = value
+        _set(message, name, value)
     message.set_content(mail.text_body)
     message.add_alternative(mail.html_body, subtype="html")
     return message
+
+
+def _set(message: EmailMessage, name: str, value: Any) -> None:
+    # The email package checks values (no CR or LF) but not names.
+    if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
+        raise Unbuildable(f"{name!r} is not a header name")
+    try:
+        message[name] = value
+    except (ValueError, TypeError, MessageError) as error:
+        raise Unbuildable(f"{name} header: {error}") from error
 
 
 def send(mail_url: str, message: EmailMessage) -> None:

@@ -2,7 +2,8 @@
 
 Each row is claimed with a guarded UPDATE (a lease in `locked_until`), so several workers can
 run side by side and none sends a mail twice. A mail is sent outside any transaction and marked
-sent right after; a crash between the two can at worst send it again, never lose it.
+sent right after; a crash between the two can at worst send it again, never lose it. A mail
+that cannot even be built (a line break in its subject) is marked failed at once, with why.
 """
 
 from __future__ import annotations
@@ -91,7 +92,13 @@ def send_mail(mail_id: int) -> bool:
     if not mail_url:
         return True  # no SMTP configured: mail stays in the outbox for /dev/mail
     try:
-        smtp.send(mail_url, smtp.build_message(mail, current_app.config["MAIL_FROM"]))
+        message = smtp.build_message(mail, current_app.config["MAIL_FROM"])
+    except smtp.Unbuildable as error:  # it would fail the same way every time
+        log.error("mail %s to %s can never be sent: %s", mail_id, mail.to_address, error)
+        _record_failure(mail, "next_attempt_at", error, give_up=True)
+        return False
+    try:
+        smtp.send(mail_url, message)
     except (OSError, ValueError, smtplib.SMTPException) as error:
         log.warning("mail %s to %s not sent: %s", mail_id, mail.to_address, error)
         _record_failure(mail, "next_attempt_at", error)
@@ -102,11 +109,11 @@ def send_mail(mail_id: int) -> bool:
     return True
 
 
-def _record_failure(row: Any, due_field: str, error: BaseException) -> None:
+def _record_failure(row: Any, due_field: str, error: BaseException, give_up: bool = False) -> None:
     row.attempts += 1
     row.last_error = f"{type(error).__name__}: {error}"[:2000]
     row.locked_until = None
-    if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+    if give_up or row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         row.status = "failed"
     else:
         setattr(row, due_field, clock.now() + backoff(row.attempts))
