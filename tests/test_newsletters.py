@@ -197,3 +197,23 @@ def test_cli_export_and_send(app, tmp_path, outbox) -> None:  # type: ignore[no-
         "Baghdad's budget" in mail.text_body
         and "<p>Baghdad's budget, at last.</p>" in mail.html_body
     )
+
+
+def test_an_issue_subject_with_a_line_break_is_refused_in_one_line(app, tmp_path, outbox) -> None:  # type: ignore[no-untyped-def]
+    """Every subscriber's mail would carry it, and none could be sent."""
+    service.subscribe_confirmed("a@example.com", ["iraq"])
+    db.session.commit()
+    issue = tmp_path / "issue.md"
+    issue.write_text("Baghdad's budget, at last.\n")
+    result = app.test_cli_runner().invoke(
+        args=[
+            "newsletters",
+            "send",
+            "iraq",
+            str(issue),
+            "--subject",
+            "Iraq\nBcc: victim@example.com",
+        ]
+    )
+    assert result.exit_code == 1 and result.output == "Error: --subject must be one line of text\n"
+    assert outbox() == []

@@ -212,6 +212,53 @@ def test_the_request_form_still_takes_its_old_field_names(client) -> None:  # ty
     assert db.session.scalar(select(TeamRequest.contact_name)) == "Ada"
 
 
+ONE_LINE = "Keep this to one line of plain text."
+SMUGGLED = "\r\nBcc: victim@example.com"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("organization", "Initech" + SMUGGLED, ONE_LINE),
+        ("organization", "Initech\n", ONE_LINE),  # even at the end, where strip() would hide it
+        ("organization", "Initech\u2028Bcc: victim@example.com", ONE_LINE),  # a Unicode line end
+        ("organization", "Ini\x00tech", ONE_LINE),
+        ("name", "Dana" + SMUGGLED, ONE_LINE),
+        ("email", "dana@initech.example" + SMUGGLED, "Enter a valid email address."),
+    ],
+)
+def test_a_line_break_in_a_one_line_field_of_the_request_form_is_refused(
+    app, client, outbox, field, value, message
+) -> None:  # type: ignore[no-untyped-def]
+    """These fields end up in the staff's mail (the organisation in its subject): a line break
+    there could never be sent, so the form says so and nothing is stored or queued."""
+    make_user(email="staff@example.com", role="admin")
+    data = {"csrf_token": csrf_token(client, "/teams"), "organization": "Initech",
+            "name": "Dana", "email": "dana@initech.example", "seats": "5", field: value}  # fmt: skip
+    answer = client.post("/teams", data=data)
+    assert answer.status_code == 400
+    assert f'<p class="error" id="{field}-error">{message}</p>' in answer.get_data(as_text=True)
+    assert db.session.scalar(select(TeamRequest)) is None and outbox() == []
+
+
+def test_a_team_name_with_a_line_break_is_refused_by_staff_screens_and_the_cli(app, outbox) -> None:  # type: ignore[no-untyped-def]
+    """The team's name goes into the subject of every team mail (invitations, a full team)."""
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "Acme" + SMUGGLED, "--seats", "3",
+                                                "--manager", "boss@acme.example", "--billing", "manual"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output == "Error: Write the team's name on one line.\n"
+    team = onboard(app)
+    staff = staff_client(app)
+    home = f"/admin/teams/{team.id}"
+    edited = staff.post(home + "/edit", data={"csrf_token": csrf_token(staff, home),
+                                              "name": "Acme" + SMUGGLED, "paid_until": "2030-01-01"})  # fmt: skip
+    assert edited.status_code == 400
+    assert "Write the team&#39;s name on one line." in edited.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Team, team.id).name == "Acme"
+    assert all("\n" not in mail.subject for mail in outbox())
+
+
 @pytest.mark.parametrize("bad", [["--seats", "0"], ["--manager", "nope"], ["--billing", "barter"]])
 def test_teams_create_refuses_bad_input_in_one_line(app, bad) -> None:  # type: ignore[no-untyped-def]
     args = {

@@ -42,11 +42,14 @@ def send_command(slug: str, issue: TextIO, subject: str) -> None:
     """
     from paywall.content.markdown import render
     from paywall.extensions import db
+    from paywall.mail.headers import is_one_line
     from paywall.newsletters.service import send_issue
 
     markdown = issue.read()  # Markdown reads well as it is: it is the plain-text part
     if not markdown.strip():
         raise click.ClickException(f"{issue.name}: the issue is empty")
+    if not is_one_line(subject):  # no mail could carry it: every one would fail
+        raise click.ClickException("--subject must be one line of text")
     queued = send_issue(_known(slug), subject.strip(), markdown, render(markdown))
     db.session.commit()
     click.echo(f"Queued {queued} mail(s) to {slug} subscribers.")

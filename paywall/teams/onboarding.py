@@ -15,6 +15,7 @@ from paywall.billing import gateway, plans, sync
 from paywall.dbtypes import parse_id
 from paywall.errors import Conflict, NotFound, ValidationError
 from paywall.extensions import db
+from paywall.mail.headers import is_one_line
 from paywall.teams.invites import invite
 from paywall.teams.models import BILLING_MODES, MAX_SEATS, Team
 from paywall.teams.team_billing import attempt_key, send_invoice
@@ -31,10 +32,18 @@ class Onboarding:
     manager_takes_seat: bool = True
 
 
-def check(spec: Onboarding) -> Onboarding:
-    name = spec.name.strip()
+def check_name(raw: str) -> str:
+    """A team's name, trimmed: one line (it goes into mail subjects), 200 characters at most."""
+    name = raw.strip()
     if not name or len(name) > 200:
         raise ValidationError("Give the team a name (up to 200 characters).", field="name")
+    if not is_one_line(name):
+        raise ValidationError("Write the team's name on one line.", field="name")
+    return name
+
+
+def check(spec: Onboarding) -> Onboarding:
+    name = check_name(spec.name)
     if not 1 <= spec.seats <= MAX_SEATS:
         raise ValidationError(f"Seats must be between 1 and {MAX_SEATS}.", field="seats")
     if spec.billing not in BILLING_MODES:

@@ -62,12 +62,12 @@ class Changes:
 
 
 def edit(team: Team, changes: Changes, actor: User) -> None:
-    name = changes.name.strip()
-    if not name:
+    if not changes.name.strip():
         raise ValidationError("Name the team.", field="name")
+    name = onboarding.check_name(changes.name)
     domains = ",".join(onboarding.check_domains(changes.domains))
     before = {"name": team.name, "domains": team.domains, "paid_until": _day(team.paid_until)}
-    team.name, team.domains = name[:200], domains
+    team.name, team.domains = name, domains
     if not team.domain_list():
         team.domain_join = False  # nothing left to join by
     if team.billing == "manual":

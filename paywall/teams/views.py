@@ -10,45 +10,20 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
-from wtforms import StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange
 
 from paywall.accounts import limits
 from paywall.accounts.emails import normalise_email
-from paywall.accounts.forms import BaseForm, WholeNumberField, email_field
 from paywall.accounts.models import User
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.teams import invites, joining, onboarding, service, team_billing
-from paywall.teams.models import MAX_SEATS, Team, TeamRequest
+from paywall.teams.forms import RequestForm
+from paywall.teams.models import Team, TeamRequest
 
 bp = Blueprint("teams", __name__)
 
 Page = Response | str | tuple[str, int]
-
-
-class RequestForm(BaseForm):
-    """The field names are CONTRACT.md's: a publisher's own page may post to /teams."""
-
-    organization = StringField(
-        "Organisation", validators=[InputRequired("Name your organisation."), Length(max=200)]
-    )
-    name = StringField(
-        "Your name", validators=[InputRequired("Tell us your name."), Length(max=120)]
-    )
-    email = email_field("Work email")
-    seats = WholeNumberField(
-        "Seats wanted",
-        validators=[
-            InputRequired("How many seats?"),
-            NumberRange(1, MAX_SEATS, "Between 1 and 10,000."),
-        ],
-    )
-    message = TextAreaField(
-        "Message (optional)",
-        validators=[Length(max=2000, message="Keep it under 2,000 characters.")],
-    )
 
 
 # Names the form used before it followed the contract; pages that post them keep working.
