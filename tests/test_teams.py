@@ -4,18 +4,25 @@ invitations that expire or are reused, and managers kept to their own team."""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from paywall import audit, clock
+from paywall.accounts.models import User
 from paywall.billing.models import Subscription
 from paywall.extensions import db
-from paywall.teams.models import Team, TeamInvite, TeamRequest
+from paywall.mail.models import OutboxMail
+from paywall.teams import joining
+from paywall.teams.models import Team, TeamInvite, TeamMember, TeamRequest
 from tests.helpers import csrf_token, link_in, make_item, make_user, sign_in
 
 SENTINEL = "Sentence for team members only."
+RACERS = 12
+PG_POOL = RACERS + 2  # pg_app: a connection for each racing thread
 
 
 def onboard(app, *, name="Acme", seats=3, manager="boss@acme.example", billing="manual"):  # type: ignore[no-untyped-def]
@@ -323,6 +330,86 @@ def test_domain_join_within_the_seat_cap(app, outbox) -> None:  # type: ignore[n
     assert "Join Acme" not in other.get("/account").get_data(as_text=True)
     assert other.post(f"/team/join-by-domain/{team_id}",
                       data={"csrf_token": csrf_token(other, "/account")}).status_code == 404  # fmt: skip
+
+
+def test_a_full_team_tells_its_manager_once_an_hour_however_often_colleagues_try(
+    app, outbox, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    result = app.test_cli_runner().invoke(args=["teams", "create", "--name", "Acme", "--seats", "2",
+                                                "--manager", "boss@acme.example", "--billing", "manual",
+                                                "--domain", "acme.example"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manager, _ = accept(app, "boss@acme.example", invite_link(outbox, "boss@acme.example"))
+    token = csrf_token(manager, "/team")
+    manager.post("/team/domain-join", data={"csrf_token": token, "on": "1"})
+    manager.post("/team/invites", data={"csrf_token": token, "emails": "two@acme.example"})
+    team_id = db.session.scalar(select(Team.id))
+    join_path = f"/team/join-by-domain/{team_id}"
+    carol = app.test_client()
+    make_user(email="carol@acme.example")
+    sign_in(carol, "carol@acme.example")
+    assert (
+        carol.post(join_path, data={"csrf_token": csrf_token(carol, "/account")}).status_code == 303
+    )
+    dave = app.test_client()
+    make_user(email="dave@acme.example")
+    sign_in(dave, "dave@acme.example")
+    dave_token = csrf_token(dave, "/account")
+
+    def told() -> list[str]:
+        db.session.expire_all()
+        return [m.text_body.split(" tried")[0] for m in outbox("boss@acme.example")
+                if m.subject == "Acme is out of seats"]  # fmt: skip
+
+    # The team is full: every attempt is refused, by domain or by invitation alike, and the
+    # manager hears about it once.
+    for _ in range(5):
+        assert dave.post(join_path, data={"csrf_token": dave_token}).status_code == 409
+    invited, refused = accept(app, "two@acme.example", invite_link(outbox, "two@acme.example"))
+    assert refused.status_code == 409 and "no free seats" in refused.get_data(as_text=True)
+    assert told() == ["dave@acme.example"]
+    assert manager.get("/team").get_data(as_text=True).count("no free seat") == 1
+    # An hour later the next attempt tells the manager again, and that is all for that hour.
+    later = clock.now() + timedelta(hours=1, seconds=1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    join_link = invite_link(outbox, "two@acme.example")
+    again = invited.post(join_link, data={"csrf_token": csrf_token(invited, join_link)})
+    assert again.status_code == 409
+    assert dave.post(join_path, data={"csrf_token": dave_token}).status_code == 409
+    assert told() == ["dave@acme.example", "two@acme.example"]
+
+
+@pytest.mark.postgres
+def test_colleagues_meeting_a_full_team_at_once_tell_its_manager_once(pg_app) -> None:  # type: ignore[no-untyped-def]
+    """The once-an-hour rule holds when the attempts come at the same moment, from any number
+    of app instances: the check is in the database, behind a lock on the team's row."""
+    with pg_app.app_context():
+        boss = make_user(email="boss@acme.example")
+        people = [make_user(email=f"p{i}@acme.example").id for i in range(RACERS)]
+        team = Team(name="Acme", seats=1, seats_used=1, billing="manual",
+                    paid_until=clock.now() + timedelta(days=30))  # fmt: skip
+        db.session.add(team)
+        db.session.flush()
+        db.session.add(TeamMember(team_id=team.id, user_id=boss.id, role="manager"))
+        db.session.commit()
+        team_id, start = team.id, threading.Barrier(RACERS)
+
+        def attempt(user_id: int) -> bool:
+            with pg_app.app_context():
+                try:
+                    found, who = db.session.get(Team, team_id), db.session.get(User, user_id)
+                    start.wait()
+                    told = joining.tell_manager_full(found, who)
+                    db.session.commit()
+                    return told
+                finally:
+                    db.session.remove()
+
+        with ThreadPoolExecutor(RACERS) as pool:
+            told = list(pool.map(attempt, people))
+        mails = db.session.scalar(select(func.count()).select_from(OutboxMail)
+                                  .where(OutboxMail.template == "team_full"))  # fmt: skip
+        assert sum(told) == 1 and mails == 1
 
 
 def test_a_manual_team_asks_staff_for_more_seats(app, outbox) -> None:  # type: ignore[no-untyped-def]

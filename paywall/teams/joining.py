@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
 
 from paywall import audit, clock
 from paywall.accounts.models import User
@@ -12,6 +14,10 @@ from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.teams.models import Team, TeamMember
 from paywall.teams.seats import claim_seat
+
+# In the team's log as "no free seat": the managers were told (at most once an hour).
+FULL_NOTICE = "team.no_free_seat"
+FULL_NOTICE_EVERY = timedelta(hours=1)
 
 
 class TeamFull(Conflict):
@@ -48,16 +54,49 @@ def join(team: Team, user: User, role: str = "member") -> TeamMember:
     return member
 
 
-def tell_manager_full(team: Team, who: str) -> None:
+def tell_manager_full(team: Team, who: User) -> bool:
+    """Mail the managers that `who` found no free seat, unless they were told within the
+    hour (a colleague may press Join again and again). True when they are told now.
+
+    Remembered in the database, so it holds across app instances and restarts: the notice is
+    an audit entry on the team (the managers see it in their log). The guarded UPDATE first
+    checks that the team is still full and holds its row until the caller commits, so of two
+    attempts at once the second waits here, then finds the first one's entry.
+    """
+    still_full = db.session.execute(
+        update(Team).where(Team.id == team.id, Team.seats_used >= Team.seats)
+        .values(seats_used=Team.seats_used)
+    )  # fmt: skip
+    if still_full.rowcount != 1:  # type: ignore[attr-defined]
+        return False  # a seat came free meanwhile: there is nothing to tell
+    if _told_full_since(team.id, clock.now() - FULL_NOTICE_EVERY):
+        return False
+    audit.record(who, FULL_NOTICE, who.email, team_id=team.id)
     for manager in managers(team):
         queue_mail(
             manager.email,
             "team_full",
             subject=f"{team.name} is out of seats",
             team=team.name,
-            who=who,
+            who=who.email,
             link=absolute_url("teams.manage"),
         )
+    return True
+
+
+def _told_full_since(team_id: int, since: datetime) -> bool:
+    return (
+        db.session.scalar(
+            select(audit.AuditEntry.id)
+            .where(
+                audit.AuditEntry.team_id == team_id,
+                audit.AuditEntry.action == FULL_NOTICE,
+                audit.AuditEntry.created_at > since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def managers(team: Team) -> list[User]:

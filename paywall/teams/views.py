@@ -135,7 +135,7 @@ def _take_seat(team: Team | None, take: Callable[[], object]) -> None:
     except joining.TeamFull:
         db.session.rollback()
         if team is not None:
-            joining.tell_manager_full(team, current_user.email)
+            joining.tell_manager_full(team, current_user)
             db.session.commit()
         raise
 
