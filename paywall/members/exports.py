@@ -3,7 +3,6 @@ members never load into memory at once."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -13,8 +12,9 @@ from sqlalchemy import select
 
 from paywall import access, clock
 from paywall.accounts.models import CompGrant, User
+from paywall.csvsafe import Writer
 from paywall.extensions import db
-from paywall.members.imports import COLUMNS, FOREVER, comp_ends, csv_safe
+from paywall.members.imports import COLUMNS, FOREVER, comp_ends
 from paywall.newsletters.lists import NEWSLETTERS
 from paywall.newsletters.models import Subscription
 
@@ -23,9 +23,10 @@ EXPORT_BATCH = 1000
 
 
 def export_csv() -> Iterator[str]:
-    """Every member as CSV text, a batch at a time (the header first)."""
+    """Every member as CSV text, a batch at a time (the header first); no cell a spreadsheet
+    would run as a formula (paywall.csvsafe), the import reads them back as they were."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = Writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     yield buffer.getvalue()
     for batch in export_batches():
@@ -67,7 +68,7 @@ def _export_row(member: Any, comp_ends: list[datetime | None] | None, lists: lis
     decision = access.effective(stored, now)
     return [
         member.email,
-        csv_safe(member.name or ""),
+        member.name or "",
         _comp_until(comp_ends),
         member.stripe_customer_id or "",
         " ".join(s for s in NEWSLETTERS if s in lists),

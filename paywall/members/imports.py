@@ -24,6 +24,7 @@ from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import CompGrant, User
 from paywall.billing import gateway
 from paywall.billing.sync import apply_subscription
+from paywall.csvsafe import unguard
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
 from paywall.newsletters.models import Subscription
@@ -32,19 +33,6 @@ from paywall.newsletters.service import check_lists, subscribe_confirmed
 log = logging.getLogger(__name__)
 
 COLUMNS = ("email", "name", "comp_until", "stripe_customer_id", "newsletters")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): the
-# export puts a ' before such a name, and the import takes it off again.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-def from_csv_safe(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
-
-
 # comp_until for complimentary access with no end date, so such grants survive a round trip.
 FOREVER = "forever"
 LOOKUP_CHUNK = 500  # well under every database's limit on bound parameters
@@ -224,9 +212,9 @@ def _lines(source: IO[bytes], filename: str) -> Iterator[str]:
 def _check_row(
     line: int, values: list[str], columns: dict[str, int], width: int, problems: Problems
 ) -> Row | None:
-    def value(name: str) -> str:
+    def value(name: str) -> str:  # the export's guard against formulas taken off again
         at = columns.get(name)
-        return values[at].strip() if at is not None and at < len(values) else ""
+        return unguard(values[at].strip()) if at is not None and at < len(values) else ""
 
     if any(v.strip() for v in values[width:]):
         problems.append((line, f"{len(values)} values for {width} columns (a comma unquoted?)"))
@@ -237,7 +225,7 @@ def _check_row(
         raw = value("email")
         problems.append((line, f"email: {raw!r} is not a valid email address" if raw
                          else "email: missing"))  # fmt: skip
-    name = from_csv_safe(value("name"))
+    name = value("name")
     if len(name) > NAME_MAX:
         problems.append((line, f"name: longer than {NAME_MAX} characters"))
     comp, comp_ends = _check_comp(line, value("comp_until"), problems)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ from flask import Blueprint, Response, abort, render_template, stream_with_conte
 from flask_login import current_user
 
 from paywall import audit
+from paywall.csvsafe import Writer
 from paywall.extensions import db
 from paywall.newsletters import service
 from paywall.newsletters.lists import NEWSLETTERS
@@ -25,9 +25,10 @@ def index() -> str:
 
 
 def csv_lines(slug: str) -> Iterator[str]:
-    """The subscribers of a list as CSV text, a line at a time."""
+    """The subscribers of a list as CSV text, a line at a time; an address a spreadsheet
+    would run as a formula (=cmd|…@example.com is valid) is guarded (paywall.csvsafe)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = Writer(buffer)
     writer.writerow(["email", "subscribed_at"])
     for row in service.export_rows(slug):
         writer.writerow(row)
