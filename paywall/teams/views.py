@@ -129,7 +129,8 @@ def remove(member_id: int) -> Response:
 
 
 def _take_seat(team: Team | None, take: Callable[[], object]) -> None:
-    """Join; when the team is full, tell its manager (that mail is kept) and say so (409)."""
+    """Join; when the team is full, say so (409) and tell its managers (at most once an hour;
+    that mail is kept)."""
     try:
         take()
     except joining.TeamFull:
