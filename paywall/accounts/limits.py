@@ -37,7 +37,8 @@ signin_per_account = limiter.limit(
 signin_per_ip = limiter.limit(
     _setting("RATELIMIT_SIGNIN_PER_IP"), methods=["POST"], deduct_when=_failed
 )
-# Wrong 6-digit codes per account, on top of the attempts each code allows.
+# Wrong 6-digit codes per account, on top of the attempts each code allows. The key is the
+# canonical address, so every spelling of one address draws on the same count.
 code_per_account = limiter.limit(
     _setting("RATELIMIT_CODE_PER_ACCOUNT"),
     key_func=_address_key,
