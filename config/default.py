@@ -54,6 +54,9 @@ class Config:
     RATELIMIT_MAIL_PER_ADDRESS = "3 per hour"
     RATELIMIT_SIGNUP_PER_IP = "10 per hour"
     RATELIMIT_CODE_PER_ACCOUNT = "5 per 15 minutes"
+    # Per client IP, over every address: wrong 6-digit codes, and sign-in mails asked for.
+    RATELIMIT_CODE_PER_IP = "20 per hour"
+    RATELIMIT_SIGNIN_LINK_PER_IP = "20 per hour"
 
     # Development helpers: /dev/mail and friends. Never on in production.
     DEV_TOOLS = False

@@ -1,5 +1,5 @@
 """One address, one identity: look-alike spellings are one account, one trial, one subscriber
-and one rate-limit count.
+and one rate-limit count; one sign-in code lives at a time; per-IP limits on the mail routes.
 
 Spellings used below, all of `reader@example.com`: upper case, a full-width e (U+FF45) or a
 mathematical bold e (U+1D41E) in the domain, a full-width local part, and a Unicode domain
@@ -8,12 +8,17 @@ mathematical bold e (U+1D41E) in the domain, a full-width local part, and a Unic
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
+from paywall.accounts import tokens
 from paywall.accounts.emails import canonical_address, normalise_email, rate_limit_key
 from paywall.accounts.models import User
+from paywall.accounts.service import SIGNIN_PURPOSES
 from paywall.billing.trials import email_key
+from paywall.errors import TokenInvalid
 from paywall.extensions import db
 from paywall.mail.models import Job
 from paywall.newsletters.models import Subscription
@@ -144,6 +149,64 @@ def test_wrong_passwords_count_against_the_account_whatever_the_spelling(client,
     assert (
         post_form(client, "/signin", {"email": LOOK_ALIKES[5], "password": "wrong guess 2"})
     ).status_code == 429
+
+
+def test_only_the_newest_sign_in_code_and_link_work(client, make_user, run_worker, outbox):
+    make_user(email=ADDRESS)
+    post_form(client, "/signin/link", {"email": ADDRESS})
+    run_worker()
+    post_form(client, "/signin/link", {"email": "READER@example.com"})
+    run_worker()
+    first, second = (m.text_body for m in outbox(ADDRESS))
+    # The first mail was spent when the second was issued: its code and link are dead.
+    stale = post_form(client, "/signin/code", {"email": ADDRESS, "code": code_in(first)})
+    assert stale.status_code == 400
+    assert client.get(link_in(first, "/signin/link/")).status_code == 400
+    fresh = post_form(client, "/signin/code", {"email": ADDRESS, "code": code_in(second)})
+    assert fresh.status_code == 303
+    assert me(client)["email"] == ADDRESS
+
+
+def test_a_guess_is_tried_against_one_code_only(make_user):
+    """Even when two sign-in mails race past the revocation, a guess tests the newest code."""
+    user = make_user(email=ADDRESS)
+    older = tokens.issue(user, "signin", lifetime=timedelta(minutes=15), with_code=True)
+    newer = tokens.issue(user, "signin", lifetime=timedelta(minutes=15), with_code=True)
+    db.session.commit()
+    assert older.code and newer.code
+    if older.code == newer.code:
+        pytest.skip("the two random codes happen to match")
+    with pytest.raises(TokenInvalid):
+        tokens.match_code(user, older.code, SIGNIN_PURPOSES, 5)
+    db.session.rollback()
+    assert tokens.match_code(user, newer.code, SIGNIN_PURPOSES, 5).id == newer.token.id
+
+
+def test_sign_in_mails_per_ip_are_limited_whatever_the_addresses(client):
+    for n in range(20):
+        answer = post_form(client, "/signin/link", {"email": f"someone{n}@example.com"})
+        assert answer.status_code == 200
+    blocked = post_form(client, "/signin/link", {"email": "one-more@example.com"})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+
+
+def test_wrong_codes_per_ip_are_limited_whatever_the_addresses(client):
+    for n in range(20):
+        answer = post_form(client, "/signin/code", {"email": f"s{n}@example.com", "code": "123456"})
+        assert answer.status_code == 400
+    blocked = post_form(client, "/signin/code", {"email": "new@example.com", "code": "123456"})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+
+
+def test_another_ip_is_not_held_by_one_ips_code_limit(app, client):
+    for n in range(20):
+        post_form(client, "/signin/code", {"email": f"s{n}@example.com", "code": "123456"})
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    answer = post_form(elsewhere, "/signin/code", {"email": "new@example.com", "code": "123456"})
+    assert answer.status_code == 400
 
 
 @pytest.mark.parametrize(

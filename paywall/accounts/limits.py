@@ -45,6 +45,15 @@ code_per_account = limiter.limit(
     methods=["POST"],
     deduct_when=_failed,
 )
+# Wrong codes from one IP over every account: one guess at each of many accounts' codes.
+code_per_ip = limiter.limit(
+    _setting("RATELIMIT_CODE_PER_IP"), methods=["POST"], deduct_when=_failed
+)
+# Sign-in mails asked for from one IP, whatever the addresses (each address has its own
+# budget as well, below): one client cannot make the site mail a long list of strangers.
+signin_link_per_ip = limiter.limit(
+    _setting("RATELIMIT_SIGNIN_LINK_PER_IP"), methods=["POST"], deduct_when=_accepted
+)
 # Mails to one address per hour, counted across sign-up, sign-in links and resets.
 mail_per_address = limiter.shared_limit(
     _setting("RATELIMIT_MAIL_PER_ADDRESS"),

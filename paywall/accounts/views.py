@@ -70,6 +70,7 @@ def signin() -> Page:
 
 
 @bp.post("/signin/link")
+@limits.signin_link_per_ip
 @limits.mail_per_address
 def signin_link() -> Page:
     form = forms.SigninLinkForm()
@@ -101,6 +102,7 @@ def signin_link_confirm(token: str) -> Page:
 
 @bp.post("/signin/code")
 @limits.code_per_account
+@limits.code_per_ip
 def signin_code() -> Page:
     form = forms.CodeForm()
     if not form.validate():
