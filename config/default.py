@@ -47,13 +47,22 @@ class Config:
     CODE_MAX_ATTEMPTS = 5
     # A "remember me" cookie lasts this long; a plain session ends with the browser.
     REMEMBER_DAYS = 30
+    # How long a browser stays a known device of an account after signing in to it.
+    KNOWN_DEVICE_DAYS = 180
 
     # Rate limits (Flask-Limiter syntax). Stored in Redis when REDIS_URL is set.
     RATELIMIT_SIGNIN_PER_ACCOUNT = "5 per 15 minutes"
     RATELIMIT_SIGNIN_PER_IP = "30 per minute"
+    # Wrong passwords from a known device (a browser that signed in to the account before):
+    # it is not held by the per-account limit above, so strangers cannot lock the owner out,
+    # but has this limit of its own, so a stolen device cookie cannot guess freely.
+    RATELIMIT_SIGNIN_PER_DEVICE = "5 per 15 minutes"
     RATELIMIT_MAIL_PER_ADDRESS = "3 per hour"
     RATELIMIT_SIGNUP_PER_IP = "10 per hour"
     RATELIMIT_CODE_PER_ACCOUNT = "5 per 15 minutes"
+    # Per client IP, over every address: wrong 6-digit codes, and sign-in mails asked for.
+    RATELIMIT_CODE_PER_IP = "20 per hour"
+    RATELIMIT_SIGNIN_LINK_PER_IP = "20 per hour"
 
     # Development helpers: /dev/mail and friends. Never on in production.
     DEV_TOOLS = False

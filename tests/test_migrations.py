@@ -9,6 +9,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,132 @@ def test_0009_fills_in_the_surname_of_existing_members(tmp_path: Path) -> None:
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname} {record.getMessage()}")
+
+
+def _insert(conn: sa.Connection, table: str, **values: Any) -> int:
+    columns = ", ".join(values)
+    params = ", ".join(f":{name}" for name in values)
+    found = conn.execute(
+        sa.text(f"INSERT INTO {table} ({columns}) VALUES ({params}) RETURNING id"),
+        values,
+    )
+    return int(found.scalar_one())
+
+
+def _user(conn: sa.Connection, email: str) -> int:
+    return _insert(conn, "users", email=email, role="reader", session_version=1,
+                   created_at=WHEN, access_premium=False)  # fmt: skip
+
+
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _fill_0009(conn: sa.Connection) -> dict[str, int]:
+    """Rows as the lower-casing code stored them, look-alikes included."""
+    ids = {
+        "reader": _user(conn, "reader@example.com"),
+        "reader-look-alike": _user(conn, "\uff52eader@example.com"),  # full-width r
+        "jane": _user(conn, "jane@b\u00fccher.de"),
+        "strasse": _user(conn, "stra\u00dfe@example.com"),
+        "mary-wide": _user(conn, "\uff4d\uff41\uff52\uff59@example.com"),
+        "mary-bold": _user(conn, "\U0001d426\U0001d41a\U0001d42b\U0001d432@example.com"),
+    }
+    for key, email, slug in [
+        ("one", "\uff4fne@example.com", "takeaway"),  # full-width o
+        ("two gulf", "two@example.com", "gulf"),
+        ("wide two gulf", "\uff54wo@example.com", "gulf"),  # full-width t
+        ("wide two iraq", "\uff54wo@example.com", "iraq"),
+    ]:
+        ids[key] = _insert(conn, "newsletter_subscriptions", email=email, list_slug=slug,
+                           status="confirmed", created_at=WHEN)  # fmt: skip
+    ids["confirmation"] = _insert(conn, "newsletter_confirmations", email="\uff4fne@example.com",
+                                  lists='["takeaway"]', token_hash="c" * 64, created_at=WHEN,
+                                  expires_at=WHEN)  # fmt: skip
+    ids["token"] = _insert(conn, "email_tokens", user_id=ids["jane"], purpose="signin",
+                           email="jane@b\u00fccher.de", token_hash="t" * 64, code_attempts=0,
+                           created_at=WHEN, expires_at=WHEN)  # fmt: skip
+    for kind, value in [("email", "\uff4aane@gmail.com"), ("card", "\uff21BC")]:
+        ids[f"claim {kind}"] = _insert(conn, "trial_claims", kind=kind, value=value,
+                                       created_at=WHEN)  # fmt: skip
+    return ids
+
+
+def _column(conn: sa.Connection, table: str, column: str) -> dict[int, str]:
+    rows = conn.execute(sa.text(f"SELECT id, {column} FROM {table}"))
+    return {int(row_id): value for row_id, value in rows}
+
+
+def check_0010(url: str) -> None:
+    app = _app(url)
+    collect = _Collect()
+    logging.getLogger("paywall.migrations").addHandler(collect)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision="0009")
+            with db.engine.begin() as conn:
+                ids = _fill_0009(conn)
+            flask_migrate.upgrade()
+            with db.engine.connect() as conn:
+                users = _column(conn, "users", "email")
+                subs = _column(conn, "newsletter_subscriptions", "email")
+                confirmations = _column(conn, "newsletter_confirmations", "email")
+                tokens = _column(conn, "email_tokens", "email")
+                claims = _column(conn, "trial_claims", "value")
+        finally:
+            logging.getLogger("paywall.migrations").removeHandler(collect)
+            db.session.remove()
+            db.engine.dispose()
+    assert users == {
+        ids["reader"]: "reader@example.com",
+        # Its canonical spelling is another account's: kept as it was, and logged.
+        ids["reader-look-alike"]: "\uff52eader@example.com",
+        ids["jane"]: "jane@xn--bcher-kva.de",
+        ids["strasse"]: "strasse@example.com",
+        # Both would become mary@example.com: neither is changed.
+        ids["mary-wide"]: "\uff4d\uff41\uff52\uff59@example.com",
+        ids["mary-bold"]: "\U0001d426\U0001d41a\U0001d42b\U0001d432@example.com",
+    }
+    assert subs == {
+        ids["one"]: "one@example.com",
+        ids["two gulf"]: "two@example.com",
+        ids["wide two gulf"]: "\uff54wo@example.com",  # two@example.com is on gulf already
+        ids["wide two iraq"]: "two@example.com",  # but not on iraq
+    }
+    assert confirmations == {ids["confirmation"]: "one@example.com"}
+    assert tokens == {ids["token"]: "jane@xn--bcher-kva.de"}
+    assert claims == {ids["claim email"]: "jane@gmail.com", ids["claim card"]: "\uff21BC"}
+    warnings_ = [m for m in collect.messages if m.startswith("WARNING")]
+    assert sorted(warnings_) == sorted(
+        [
+            f"WARNING users rows {ids['reader-look-alike']}, {ids['reader']} spell one address: "
+            "left unchanged, merge them by hand",
+            f"WARNING users rows {ids['mary-wide']}, {ids['mary-bold']} spell one address: "
+            "left unchanged, merge them by hand",
+            f"WARNING newsletter_subscriptions rows {ids['wide two gulf']}, {ids['two gulf']} "
+            "spell one address: "
+            "left unchanged, merge them by hand",
+        ]
+    )
+
+
+def test_0010_stores_addresses_in_their_canonical_spelling_on_sqlite(tmp_path: Path) -> None:
+    check_0010(f"sqlite:///{tmp_path / 'canonical.db'}")
+
+
+@pytest.mark.postgres
+def test_0010_stores_addresses_in_their_canonical_spelling_on_postgres() -> None:
+    assert PG_URL
+    _drop_everything(PG_URL)
+    try:
+        check_0010(PG_URL)
+    finally:
+        _drop_everything(PG_URL)

@@ -179,3 +179,31 @@ def test_without_redis_instances_in_other_processes_count_apart(shared_db: str) 
     # This process still counts its own three: two more are allowed here, then 429.
     assert [signin(one, email, WRONG) for _ in range(2)] == [400] * 2
     assert signin(one, email, PASSWORD) == 429
+
+
+def full_width(text: str) -> str:
+    """Printable ASCII as its full-width forms (U+FF01...): a spelling NFKC folds back."""
+    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+
+
+@pytest.mark.redis
+def test_look_alike_spellings_share_one_count_in_redis(shared_db: str, redis_client: Any) -> None:
+    email, ip = unique_email(), unique_ip()
+    local = email.partition("@")[0]
+    spellings = [
+        email.upper(),
+        f"{local}@ｅxample.com",
+        f"{local}@𝐞xample.com",
+        f"{full_width(local)}@example.com",
+        email,
+    ]
+    first = instance(shared_db, REDIS_URL)
+    second = instance(shared_db, REDIS_URL)
+    create_user(first, email)
+    one, two = client_from(first, ip), client_from(second, ip)
+
+    statuses = [signin((one, two)[n % 2], spelling, WRONG) for n, spelling in enumerate(spellings)]
+    assert statuses == [400] * 5
+    # One key, under the canonical spelling, holds all five.
+    assert list(account_keys(redis_client, email).values()) == [5]
+    assert signin(one, f"{local.upper()}@EXAMPLE.COM", PASSWORD) == 429

@@ -14,7 +14,7 @@ from flask import current_app
 from paywall import clock
 from paywall.accounts import tokens
 from paywall.accounts.models import User
-from paywall.accounts.service import find_user, refresh_access
+from paywall.accounts.service import SIGNIN_PURPOSES, find_user, refresh_access
 from paywall.extensions import db
 from paywall.jobs import job
 from paywall.mail.outbox import absolute_url, queue_mail
@@ -25,6 +25,9 @@ def _minutes(setting: str) -> timedelta:
 
 
 def _signin_code(user: User, next_path: str | None) -> tokens.Issued:
+    """A new sign-in link and code. Every older sign-in or verification link and code of the
+    account is spent first: one live code per account, so each wrong guess tests one code."""
+    tokens.revoke_all(user, *SIGNIN_PURPOSES)
     return tokens.issue(
         user,
         "signin",
@@ -36,13 +39,13 @@ def _signin_code(user: User, next_path: str | None) -> tokens.Issued:
 
 def mail_verification(user: User, next_path: str | None) -> None:
     """A link to confirm the address (valid for days) and a code to type (valid minutes)."""
+    code = _signin_code(user, next_path)  # first: it spends the older links of both kinds
     link = tokens.issue(
         user,
         "verify",
         lifetime=timedelta(hours=current_app.config["VERIFY_EMAIL_HOURS"]),
         next_path=next_path,
     )
-    code = _signin_code(user, next_path)
     queue_mail(
         user.email,
         "verify_email",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from paywall import clock
 from paywall.access import Access, effective
+from paywall.accounts.emails import canonical_address
 from paywall.dbtypes import UTCDateTime
 from paywall.extensions import db
 
@@ -29,7 +30,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored trimmed and lower-cased, so the unique index is case-insensitive on every database.
+    # Stored in its canonical spelling (accounts.emails.canonical_address), so the unique index
+    # holds one row per mailbox however the address was typed, on every database.
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(120))
     # The name's last word, lower-cased in Python (so "Émile" matches "émile" on SQLite too),
@@ -97,6 +99,12 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     def is_lapsed(self) -> bool:
         """Had premium from a grant once, and has none now."""
         return self.first_premium_at is not None and not self.access.premium
+
+    @validates("email")
+    def _keep_email_canonical(self, _: str, email: str) -> str:
+        # The services store canonical addresses already; this keeps any other writer (an
+        # import, a factory, a shell) from storing a second spelling of a mailbox.
+        return canonical_address(email)
 
     @validates("name")
     def _keep_name_last(self, _: str, name: str | None) -> str | None:

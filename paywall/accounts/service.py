@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from paywall import access, clock, jobs
 from paywall.accounts import tokens
-from paywall.accounts.emails import normalise_email
+from paywall.accounts.emails import canonical_address, normalise_email
 from paywall.accounts.models import AccessChange, CompGrant, SignIn, User
 from paywall.accounts.passwords import check_policy, hash_password, verify_password
 from paywall.errors import TokenInvalid, ValidationError
@@ -33,7 +33,8 @@ class SignedIn:
 
 
 def find_user(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == email))
+    """The account of an address, in whichever spelling it comes (see accounts.emails)."""
+    return db.session.scalar(select(User).where(User.email == canonical_address(email)))
 
 
 def request_signup(email: str, password: str, next_path: str | None) -> None:
@@ -114,8 +115,7 @@ def _signed_in_by_mail(user: User, next_path: str | None, method: str) -> Signed
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
     # One mail's link and code are one credential: using either ends every sign-in mail sent.
-    for purpose in SIGNIN_PURPOSES:
-        tokens.revoke_all(user, purpose)
+    tokens.revoke_all(user, *SIGNIN_PURPOSES)
     record_signin(user, method)
     return SignedIn(user=user, next_path=next_path)
 

@@ -8,6 +8,7 @@ from flask import Flask, current_app, redirect, request, session, url_for
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
+from paywall.accounts import devices
 from paywall.accounts.models import User
 from paywall.dbtypes import parse_id
 from paywall.extensions import db, login_manager
@@ -45,12 +46,15 @@ def init_sessions(app: Flask) -> None:
     login_manager.needs_refresh_message = "Please sign in again to change these settings."
     login_manager.session_protection = "basic"
     app.permanent_session_lifetime = timedelta(days=app.config["REMEMBER_DAYS"])
+    devices.init_devices(app)
 
 
 def start_session(user: User, *, remember: bool = False) -> None:
-    """Sign in with a brand-new session: nothing from the anonymous one is carried over."""
+    """Sign in with a brand-new session: nothing from the anonymous one is carried over.
+    The browser becomes a known device of the account (see accounts.devices)."""
     session.clear()  # also drops the old CSRF token, so a new one is issued
     login_user(user, remember=remember, fresh=True, duration=_remember_for())
+    devices.remember(user)
 
 
 def restart_session(user: User) -> None:

@@ -91,9 +91,13 @@ def use(token: EmailToken) -> None:
 
 
 def match_code(user: User, code: str, purposes: Iterable[str], max_attempts: int) -> EmailToken:
-    """The live token whose code this is; a wrong guess counts against every live token."""
+    """The user's newest live code token, if this is its code; a wrong guess counts against it.
+
+    Only the newest code is ever tried: issuing a code spends the older ones (jobs), and should
+    two mails race, a guess still tests one code, never several at once.
+    """
     now = clock.now()
-    live = db.session.scalars(
+    token = db.session.scalar(
         select(EmailToken)
         .where(
             EmailToken.user_id == user.id,
@@ -103,24 +107,25 @@ def match_code(user: User, code: str, purposes: Iterable[str], max_attempts: int
             EmailToken.expires_at > now,
         )
         .order_by(EmailToken.id.desc())
-    ).all()
-    for token in live:
-        if hmac.compare_digest(token.code_hash or "", _hash_code(token.id, code)):
-            return token
-    for token in live:
+        .limit(1)
+    )
+    if token is not None and hmac.compare_digest(token.code_hash or "", _hash_code(token.id, code)):
+        found: EmailToken = token
+        return found
+    if token is not None:
         token.code_attempts += 1
         if token.code_attempts >= max_attempts:
             token.used_at = now  # too many guesses: this code (and its link) is dead
     raise TokenInvalid("That code is not right, or it has expired.")
 
 
-def revoke_all(user: User, purpose: str) -> None:
-    """Spend every outstanding token of one purpose (a reset voids older reset links)."""
+def revoke_all(user: User, *purposes: str) -> None:
+    """Spend every outstanding token of these purposes (a reset voids older reset links)."""
     db.session.execute(
         update(EmailToken)
         .where(
             EmailToken.user_id == user.id,
-            EmailToken.purpose == purpose,
+            EmailToken.purpose.in_(purposes),
             EmailToken.used_at.is_(None),
         )
         .values(used_at=clock.now())

@@ -51,6 +51,7 @@ def signup() -> Page:
 
 @bp.route("/signin", methods=["GET", "POST"])
 @limits.signin_per_account
+@limits.signin_per_device
 @limits.signin_per_ip
 def signin() -> Page:
     form = forms.SigninForm(next=request.args.get("next", ""))
@@ -69,7 +70,21 @@ def signin() -> Page:
     return redirect(safe_next(form.next.data), code=303)
 
 
+@bp.app_context_processor
+def _signin_link_offer() -> dict[str, object]:
+    return {"signin_link_offer": signin_link_offer}
+
+
+def signin_link_offer() -> forms.SigninLinkForm | None:
+    """For the 429 page of a throttled password sign-in: the form that mails a link and a
+    code instead, which have limits of their own (so the owner is never shut out)."""
+    if request.endpoint != "accounts.signin" or request.method != "POST":
+        return None
+    return forms.SigninLinkForm()
+
+
 @bp.post("/signin/link")
+@limits.signin_link_per_ip
 @limits.mail_per_address
 def signin_link() -> Page:
     form = forms.SigninLinkForm()
@@ -101,6 +116,7 @@ def signin_link_confirm(token: str) -> Page:
 
 @bp.post("/signin/code")
 @limits.code_per_account
+@limits.code_per_ip
 def signin_code() -> Page:
     form = forms.CodeForm()
     if not form.validate():

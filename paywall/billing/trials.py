@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from paywall import clock
+from paywall.accounts.emails import canonical_address
 from paywall.accounts.models import User
 from paywall.billing.models import TrialClaim
 from paywall.extensions import db
@@ -18,7 +19,9 @@ GMAIL = {"gmail.com", "googlemail.com"}
 
 
 def email_key(email: str) -> str:
-    local, _, domain = email.strip().lower().rpartition("@")
+    # On the canonical spelling, so look-alikes (full-width, bold, upper-case letters, a
+    # Unicode domain) are one person before the +tag and Gmail rules apply.
+    local, _, domain = canonical_address(email).rpartition("@")
     local = local.split("+", 1)[0]
     if domain in GMAIL:
         local, domain = local.replace(".", ""), "gmail.com"

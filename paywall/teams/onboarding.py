@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from paywall import audit, clock
-from paywall.accounts.emails import normalise_email
+from paywall.accounts.emails import canonical_domain, normalise_email
 from paywall.accounts.models import User
 from paywall.billing import gateway, plans, sync
 from paywall.dbtypes import parse_id
@@ -90,10 +90,11 @@ PUBLIC_MAIL_DOMAINS = frozenset(
 
 
 def check_domains(text: str) -> list[str]:
-    """Allowed email domains from 'acme.com, @acme.co.uk': lower-cased, each checked."""
+    """Allowed email domains from 'acme.com, @acme.co.uk': in the form canonical addresses
+    hold (IDNA ASCII, lower-case), each checked."""
     found: list[str] = []
     for raw in text.replace(";", ",").replace(" ", ",").split(","):
-        domain = raw.strip().lower().lstrip("@")
+        domain = canonical_domain(raw)
         if not domain:
             continue
         if not _DOMAIN.match(domain):
