@@ -108,8 +108,8 @@ class Server:
 
 
 class Children:
-    """The processes `make run` started. Each leads its own process group, so a stop signals
-    everything it runs, and a Ctrl-C reaches `make run` alone, which then stops them in order."""
+    """The processes `make run` started. Each leads its own process group: a stop signals all
+    a child runs, and a Ctrl-C in the terminal reaches `make run`, not them: it stops them."""
 
     def __init__(self) -> None:
         self.running: list[tuple[str, subprocess.Popen[str]]] = []
@@ -195,10 +195,28 @@ def _raise_stop(signum: int, _frame: object) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
+def _port_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdecimal() or not 0 < int(raw) < 65536:
+        raise StartupError(f"{name} must be a port number, not {raw!r}")
+    return int(raw)
+
+
+def _site_port() -> int:
+    """PORT (5000), which must be free: the site's address is printed and mailed in links."""
+    port = _port_setting("PORT", 5000)
+    if not _is_free(port):
+        raise StartupError(
+            f"port {port} on {HOST} is in use by another program "
+            f"(choose another: make run PORT={port + 1})"
+        )
+    return port
+
+
 def _emulator_port() -> int:
     """STRIPE_PORT (12111) when free; otherwise any free port, said aloud. Something else on
     the usual port (another checkout's emulator) must never stand in for ours."""
-    preferred = int(os.environ.get("STRIPE_PORT") or EMULATOR_PORT)
+    preferred = _port_setting("STRIPE_PORT", EMULATOR_PORT)
     if _is_free(preferred):
         return preferred
     port = _any_free_port()
@@ -263,23 +281,12 @@ def _run(children: Children, port: int) -> int:
 def main() -> int:
     """`make run`; exits non-zero with one line on stderr when something cannot start."""
     os.environ.setdefault("PAYWALL_CONFIG", "development")
-    try:
-        port = int(os.environ.get("PORT") or 5000)
-    except ValueError:
-        print(f"make run: PORT must be a port number, not {os.environ['PORT']!r}", file=sys.stderr)
-        return 1
-    if not _is_free(port):
-        print(
-            f"make run: port {port} on {HOST} is in use by another program "
-            f"(choose another: make run PORT={port + 1})",
-            file=sys.stderr,
-        )
-        return 1
-    os.environ.setdefault("PAYWALL_BASE_URL", f"http://{HOST}:{port}")
     for sig in STOP_SIGNALS:
         signal.signal(sig, _raise_stop)
     children = Children()
     try:
+        port = _site_port()  # before anything starts: nothing to undo when it is taken
+        os.environ.setdefault("PAYWALL_BASE_URL", f"http://{HOST}:{port}")
         return _run(children, port)
     except Stop:
         return 0
