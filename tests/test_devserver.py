@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +93,10 @@ def alive(proc: Proc) -> bool:
 
 
 def cmdline(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []  # it ended meanwhile
 
 
 def environ(pid: int) -> dict[str, str]:
@@ -150,7 +153,8 @@ class Run:
         self.seen |= descendants(self.process.pid) if self.process.poll() is None else set()
         for proc in self.seen:
             if alive(proc):
-                os.kill(proc[0], signal.SIGKILL)
+                with suppress(ProcessLookupError):  # it ended meanwhile
+                    os.kill(proc[0], signal.SIGKILL)
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=STOP_SECONDS)
