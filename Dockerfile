@@ -29,5 +29,9 @@ RUN useradd --system --uid 10001 --home-dir /app --no-create-home paywall \
     && chown paywall /app/instance
 USER paywall
 
+# Production settings come from PAYWALL_* variables; it refuses to start without the ones it
+# needs (SECRET_KEY, BASE_URL, STRIPE_*, REDIS_URL, METRICS_TOKEN) and names what is missing.
+# No gunicorn access log: the app writes one JSON line per request, without query strings or
+# URL tokens (gunicorn's would log sign-in tokens), as docker-compose.yml does.
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "paywall:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "paywall:create_app()"]

@@ -22,8 +22,10 @@ $(VENV)/.install-dev-stamp: pyproject.toml | $(BIN)/python
 install: $(VENV)/.install-stamp
 install-dev: $(VENV)/.install-dev-stamp
 
+# `exec`: the shell gives way to the devserver, so the SIGTERM make passes on to its child reaches
+# it (and it stops everything it started) instead of killing only the shell.
 run: install
-	PORT=$(PORT) $(BIN)/python -m paywall.devserver
+	exec env PORT=$(PORT) $(BIN)/python -m paywall.devserver
 
 lint: install-dev
 	$(BIN)/ruff check .

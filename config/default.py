@@ -11,6 +11,9 @@ class Config:
     BASE_URL = "http://127.0.0.1:5000"
 
     STRIPE_SECRET_KEY: str | None = None
+    # Production refuses a test-mode key (sk_test_, rk_test_) unless this says the site is a
+    # staging site on Stripe test mode: a live site on test keys takes no money.
+    ALLOW_TEST_KEYS = False
     STRIPE_WEBHOOK_SECRET: str | None = None
     STRIPE_API_BASE: str | None = None
     # A reader waits at most about this long (times the retries) before "try again".
@@ -24,9 +27,15 @@ class Config:
     WORKER_POLL_SECONDS = 1.0
 
     REDIS_URL: str | None = None
+    # Production refuses to start without REDIS_URL unless this is true: limits kept in memory
+    # live in each process, so `gunicorn -w 4` allows four times every limit and a second app
+    # instance shares none. True says the operator knows (one process, one instance).
+    RATELIMIT_LOCAL_ONLY = False
     # When set, /metrics answers only `Authorization: Bearer <token>` (it shows business
-    # figures: premium members, trials); unset, keep /metrics off the public network instead.
+    # figures: premium members, trials). Production refuses to start without it unless
+    # METRICS_PUBLIC is true: the operator keeps /metrics off the public network another way.
     METRICS_TOKEN: str | None = None
+    METRICS_PUBLIC = False
 
     TRIAL_DAYS = 7
     # The plans we sell; each key is also the lookup_key of its Stripe price (paywall stripe-sync).

@@ -18,6 +18,20 @@ CONFIGS = {
 # Values that people copy from tutorials; a production secret must not be one of them.
 WEAK_SECRETS = {"dev", "secret", "changeme", "change-me", "password", "development", "test"}
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
+
+# Stripe's secret and restricted keys; production takes test-mode ones only with ALLOW_TEST_KEYS
+# (https://docs.stripe.com/keys).
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+# The random part of a webhook signing secret. Stripe issues whsec_ and 32 alphanumeric
+# characters for a dashboard endpoint (the Stripe CLI's `stripe listen` gives 64 hex ones), so
+# anything shorter was typed by hand or copied from an example: stripe-python's own tests sign
+# with "whsec_test_secret", and tutorials with "whsec_...".
+MIN_WEBHOOK_SECRET_LENGTH = 32
+# What Flask-Limiter's Redis storage accepts (redis+unix://, redis+sentinel://, ...).
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+")
 
 
 class ConfigError(RuntimeError):
@@ -135,6 +149,18 @@ def _instance_secret(instance: Path) -> str:
 
 def check_production(cfg: Any) -> None:
     """Refuse to run production with settings that would be unsafe, naming the setting."""
+    _check_secret_key(cfg)
+    if not str(cfg.get("BASE_URL") or "").startswith("https://"):
+        raise ConfigError("BASE_URL must be an https:// address in production")
+    _check_stripe_key(cfg)
+    _check_webhook_secret(cfg)
+    _check_shared_limits(cfg)
+    _check_metrics(cfg)
+    if cfg.get("DEV_TOOLS"):
+        raise ConfigError("DEV_TOOLS must be off in production")
+
+
+def _check_secret_key(cfg: Any) -> None:
     secret = cfg.get("SECRET_KEY") or ""
     if not secret:
         raise ConfigError("SECRET_KEY is missing: set PAYWALL_SECRET_KEY to a random string")
@@ -143,13 +169,73 @@ def check_production(cfg: Any) -> None:
             f"SECRET_KEY is weak: use at least {MIN_SECRET_LENGTH} random characters "
             "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
-    if not str(cfg.get("BASE_URL") or "").startswith("https://"):
-        raise ConfigError("BASE_URL must be an https:// address in production")
-    if not cfg.get("STRIPE_SECRET_KEY"):
+
+
+def _check_stripe_key(cfg: Any) -> None:
+    key = str(cfg.get("STRIPE_SECRET_KEY") or "")
+    if not key:
         raise ConfigError("STRIPE_SECRET_KEY is missing: production never uses the Stripe emulator")
-    if not str(cfg.get("STRIPE_WEBHOOK_SECRET") or "").startswith("whsec_"):
+    if key.startswith(TEST_KEY_PREFIXES):
+        if not cfg.get("ALLOW_TEST_KEYS"):
+            raise ConfigError(
+                "STRIPE_SECRET_KEY is a test-mode key: use the sk_live_ key, or set "
+                "PAYWALL_ALLOW_TEST_KEYS=true for a staging site on Stripe test mode"
+            )
+    elif not key.startswith(LIVE_KEY_PREFIXES):
+        raise ConfigError(
+            "STRIPE_SECRET_KEY must be a secret key (sk_live_…) or a restricted key (rk_live_…)"
+        )
+
+
+def _check_webhook_secret(cfg: Any) -> None:
+    from paywall.devstripe.webhooks import DEFAULT_SECRET
+
+    secret = str(cfg.get("STRIPE_WEBHOOK_SECRET") or "")
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
         raise ConfigError(
             "STRIPE_WEBHOOK_SECRET is missing: set it to the endpoint's whsec_… signing secret"
         )
-    if cfg.get("DEV_TOOLS"):
-        raise ConfigError("DEV_TOOLS must be off in production")
+    if secret == DEFAULT_SECRET:
+        raise ConfigError(
+            "STRIPE_WEBHOOK_SECRET is the Stripe emulator's, which is public: anyone could sign "
+            "webhooks with it. Set the endpoint's signing secret from the Stripe dashboard"
+        )
+    random_part = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
+    if len(random_part) < MIN_WEBHOOK_SECRET_LENGTH or len(set(random_part)) < 10:
+        raise ConfigError(
+            f"STRIPE_WEBHOOK_SECRET is not one Stripe issued (whsec_ and at least "
+            f"{MIN_WEBHOOK_SECRET_LENGTH} random characters): copy the endpoint's signing secret"
+        )
+
+
+def _check_shared_limits(cfg: Any) -> None:
+    """Rate limits kept in memory live in one process: gunicorn -w 4 gives each worker its own
+    counters (four times every limit) and a second app instance shares none of them."""
+    url = str(cfg.get("REDIS_URL") or "")
+    if not url:
+        if cfg.get("RATELIMIT_LOCAL_ONLY"):
+            return
+        raise ConfigError(
+            "REDIS_URL is missing: without it every process keeps its own rate limits (gunicorn "
+            "-w 4 allows four times each limit). Set PAYWALL_REDIS_URL=redis://…, or "
+            "PAYWALL_RATELIMIT_LOCAL_ONLY=true to accept per-process limits"
+        )
+    if not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"REDIS_URL must be a redis:// or rediss:// address, not {url!r}")
+
+
+def _check_metrics(cfg: Any) -> None:
+    """/metrics shows business figures (premium members, trials, failed webhooks)."""
+    token = str(cfg.get("METRICS_TOKEN") or "")
+    if not token:
+        if cfg.get("METRICS_PUBLIC"):
+            return
+        raise ConfigError(
+            "METRICS_TOKEN is missing: /metrics would be public. Set PAYWALL_METRICS_TOKEN (the "
+            "bearer token Prometheus sends), or PAYWALL_METRICS_PUBLIC=true when /metrics is "
+            "closed off in front of the app"
+        )
+    if len(token) < MIN_METRICS_TOKEN_LENGTH or len(set(token)) < 10:
+        raise ConfigError(
+            f"METRICS_TOKEN is weak: use at least {MIN_METRICS_TOKEN_LENGTH} random characters"
+        )

@@ -46,6 +46,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+# Settings production accepts: every check passes, so a test changes one and sees that one
+# refused. The webhook secret is as long as the shortest Stripe issues (whsec_ and 32).
+PRODUCTION_ENV = {
+    "PAYWALL_CONFIG": "production",
+    "PAYWALL_SECRET_KEY": "kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
+    "PAYWALL_BASE_URL": "https://news.example.com",
+    "PAYWALL_STRIPE_SECRET_KEY": "sk_live_example",
+    "PAYWALL_STRIPE_WEBHOOK_SECRET": "whsec_Xq7mZ2vR9tLw4Pk8Nc3Hy6Jd1Fg5Sb0A",
+    "PAYWALL_REDIS_URL": "redis://127.0.0.1:6379/0",
+    "PAYWALL_METRICS_TOKEN": "prometheus-scrape-4f7Qz9",
+}
+
+
+@pytest.fixture
+def production_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """PRODUCTION_ENV in os.environ (and an in-memory database), for create_app()."""
+    for key, value in {**PRODUCTION_ENV, "PAYWALL_DATABASE_URL": "sqlite://"}.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
 class IsolatedClient(FlaskClient):
     """A test client whose every request gets its own app context, as on a real server.
 

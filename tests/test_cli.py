@@ -15,6 +15,7 @@ from paywall.accounts.comp import running_comps
 from paywall.accounts.models import User
 from paywall.content.models import Attachment, ContentItem
 from paywall.extensions import db
+from tests.conftest import PRODUCTION_ENV
 
 PAYWALL = str(Path(sys.executable).parent / "paywall")
 
@@ -88,14 +89,7 @@ def test_worker_once_drains_and_exits(cli_env):
 @pytest.fixture
 def production_env(cli_env):
     """Settings production accepts (so a refusal is the command's own)."""
-    return dict(
-        cli_env,
-        PAYWALL_CONFIG="production",
-        PAYWALL_SECRET_KEY="kq3X9vZr7Lw2Pm8Tn4Yc6Hd1Jf5Gs0Ab",
-        PAYWALL_BASE_URL="https://news.example.com",
-        PAYWALL_STRIPE_SECRET_KEY="sk_live_example",
-        PAYWALL_STRIPE_WEBHOOK_SECRET="whsec_example_signing_secret",
-    )
+    return dict(cli_env, **PRODUCTION_ENV)
 
 
 def test_production_refuses_seed_demo(production_env):

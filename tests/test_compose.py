@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -11,7 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from paywall.settings import CONFIGS
+from paywall import create_app
+from paywall.settings import CONFIGS, ConfigError
+from tests.conftest import PRODUCTION_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -30,8 +33,18 @@ SETTINGS = {
     "PAST_DUE_GRACE_DAYS",
     "FREE_ARTICLES_PER_MONTH",
     "PROXY_FIX_HOPS",
+    "ALLOW_TEST_KEYS",
+    "METRICS_TOKEN",
+    "METRICS_PUBLIC",
+    "RATELIMIT_LOCAL_ONLY",
 }
-REQUIRED_FROM_ENVIRONMENT = ("SECRET_KEY", "BASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+REQUIRED_FROM_ENVIRONMENT = (
+    "SECRET_KEY",
+    "BASE_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "METRICS_TOKEN",
+)
 VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
@@ -152,6 +165,40 @@ def test_secrets_come_from_the_environment_and_are_required(
     with pytest.raises(LookupError):
         interpolate(value, {})
     assert interpolate(value, {f"PAYWALL_{setting}": "given"}) == "given"
+
+
+def started_from_compose(
+    services: dict[str, Any], shell: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """create_app() in the app container: the compose environment, interpolated from `shell`."""
+    for name in [name for name in os.environ if name.startswith("PAYWALL_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment(services["app"]).items():
+        monkeypatch.setenv(name, interpolate(value, shell))
+    return create_app()
+
+
+def test_the_stack_passes_the_production_checks(services, monkeypatch):
+    """Given what the header asks the operator for, app and worker start: every setting
+    production requires is set or passed through (REDIS_URL for shared limits)."""
+    shell = {
+        name: PRODUCTION_ENV[name] for name in map("PAYWALL_{}".format, REQUIRED_FROM_ENVIRONMENT)
+    }
+    app = started_from_compose(services, shell, monkeypatch)
+    assert app.config["ENV_NAME"] == "production"
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://redis:6379/0"
+    assert app.config["METRICS_TOKEN"] == PRODUCTION_ENV["PAYWALL_METRICS_TOKEN"]
+
+
+def test_a_staging_stack_on_test_keys_starts_only_when_allowed(services, monkeypatch):
+    shell = {
+        name: PRODUCTION_ENV[name] for name in map("PAYWALL_{}".format, REQUIRED_FROM_ENVIRONMENT)
+    }
+    shell["PAYWALL_STRIPE_SECRET_KEY"] = "sk_test_51staging"
+    with pytest.raises(ConfigError, match="STRIPE_SECRET_KEY is a test-mode key"):
+        started_from_compose(services, shell, monkeypatch)
+    app = started_from_compose(services, {**shell, "PAYWALL_ALLOW_TEST_KEYS": "true"}, monkeypatch)
+    assert app.config["STRIPE_SECRET_KEY"] == "sk_test_51staging"
 
 
 def test_app_serves_the_factory_with_gunicorn(services: dict[str, Any]) -> None:
