@@ -10,13 +10,11 @@ turns. SQLite has no row locks and ignores FOR UPDATE; it lets one writer in at 
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.expression import Executable
 
 from paywall.extensions import db
 
@@ -27,16 +25,17 @@ def insert_missing(model: type[Any], key: list[str], values: dict[str, Any]) -> 
     """INSERT the row unless one with the same `key` columns exists; True when this call
     made it. Column defaults apply as for any insert."""
     table, dialect = model.__table__, db.session.get_bind().dialect.name
-    statement: Executable
+    statement: Insert
     if dialect == "postgresql":
-        statement = (
-            postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
-        )
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
     elif dialect == "sqlite":
-        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
     else:
         raise RuntimeError(f"race-safe inserts need PostgreSQL or SQLite, not {dialect}")
-    return bool(cast(CursorResult[Any], db.session.execute(statement)).rowcount)
+    # RETURNING tells whether a row was made (rowcount does not: -1 with RETURNING, which
+    # SQLAlchemy adds for the primary key).
+    made = db.session.execute(statement.values(**values).returning(*table.primary_key))
+    return made.first() is not None
 
 
 def locked(model: type[Row], column: InstrumentedAttribute[Any], value: Any) -> Row | None:
