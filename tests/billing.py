@@ -40,6 +40,13 @@ def path(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
+def pay(stripe_pages: Any, checkout_url: str, card: dict[str, str] = GOOD) -> str:
+    """Pay on the emulator's Checkout page; the success URL it sends the reader back to."""
+    paid = stripe_pages.post(path(checkout_url), data=card)
+    assert paid.status_code == 303, paid.get_data(as_text=True)
+    return str(paid.headers["Location"])
+
+
 class Shop:
     def __init__(self, site: LiveSite, emulator: RunningEmulator, monkeypatch: Any) -> None:
         self.site, self.emulator, self.app = site, emulator, site.app
@@ -47,6 +54,7 @@ class Shop:
         real_now = clock.now
         monkeypatch.setattr(clock, "now", lambda: real_now() + self.offset)
         self.stripe_pages = emulator.server.app.test_client()
+        self.held_from = 0  # the first emulator event that deliver_held() has not sent
 
     def reader(self, email: str, **kwargs: Any) -> Any:
         """A signed-in client for a new, confirmed reader."""
@@ -54,6 +62,9 @@ class Shop:
         client = self.app.test_client()
         sign_in(client, email)
         return client
+
+    def pay(self, checkout_url: str, card: dict[str, str] = GOOD) -> str:
+        return pay(self.stripe_pages, checkout_url, card)
 
     def start_checkout(self, client: Any, plan: str = "pro_annual") -> Any:
         token = csrf_token(client, "/account")
@@ -63,12 +74,27 @@ class Shop:
         """Start checkout, pay on the emulator's page, and come back to the success page."""
         answer = self.start_checkout(client)
         assert answer.status_code == 303, answer.get_data(as_text=True)
-        paid = self.stripe_pages.post(path(answer.headers["Location"]), data={**card, **form})
-        assert paid.status_code == 303, paid.get_data(as_text=True)
-        return client.get(path(paid.headers["Location"]))
+        return client.get(path(self.pay(answer.headers["Location"], {**card, **form})))
 
     def settle(self) -> None:
         assert self.emulator.settle(20), "webhook deliveries did not settle"
+
+    def hold_webhooks(self) -> None:
+        """From now on events wait until deliver_held() sends them (in the order made)."""
+        self.emulator.point_at(None)
+        self.held_from = len(self.emulator.events())
+
+    def deliver_held(self) -> list[int]:
+        """Send every held event, and those the deliveries make in turn; the status codes."""
+        endpoint, statuses = self.app.test_client(), []
+        while events := self.emulator.events(start=self.held_from):
+            self.held_from += len(events)
+            for event in events:
+                body = json.dumps(event, separators=(",", ":"))
+                answer = endpoint.post("/webhooks/stripe", data=body, content_type="application/json",
+                                       headers={"Stripe-Signature": signature_header(body, DEFAULT_SECRET)})  # fmt: skip
+                statuses.append(answer.status_code)
+        return statuses
 
     def advance(self, days: float) -> None:
         """Move Stripe's clock and ours by the same amount, then let deliveries land."""
@@ -157,9 +183,9 @@ class ServedShop:
             finally:
                 db.session.remove()
 
-    def paid_checkout(self, email: str, card: dict[str, str] = GOOD) -> tuple[str, str]:
-        """A new reader starts checkout in-process and pays on the emulator's page; returns
-        (their session cookie, the success URL on the served app), not yet visited."""
+    def open_checkout(self, email: str) -> tuple[str, str]:
+        """A new reader signs in and opens Checkout (in-process); returns their session cookie
+        and the Checkout URL."""
         self.run(lambda: make_user(email=email))
         client = self.app.test_client()
         sign_in(client, email)
@@ -167,14 +193,14 @@ class ServedShop:
             "/billing/checkout", data={"csrf_token": csrf_token(client, "/account")}
         )
         assert started.status_code == 303, started.get_data(as_text=True)
-        return client.get_cookie(self.app.config["SESSION_COOKIE_NAME"]).value, self.pay(
-            started.headers["Location"], card
-        )
+        cookie = client.get_cookie(self.app.config["SESSION_COOKIE_NAME"])
+        return cookie.value, started.headers["Location"]
 
-    def pay(self, checkout_url: str, card: dict[str, str] = GOOD) -> str:
-        paid = self.stripe_pages.post(path(checkout_url), data=card)
-        assert paid.status_code == 303, paid.get_data(as_text=True)
-        return str(paid.headers["Location"])
+    def paid_checkout(self, email: str, card: dict[str, str] = GOOD) -> tuple[str, str]:
+        """A new reader opens Checkout and pays; returns their session cookie and the success
+        URL on the served app, not yet visited."""
+        cookie, checkout_url = self.open_checkout(email)
+        return cookie, pay(self.stripe_pages, checkout_url, card)
 
     def new_events(self) -> list[str]:
         """The bodies of the events the emulator made since the last call, oldest first."""

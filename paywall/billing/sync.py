@@ -138,26 +138,33 @@ def _copy_state(sub: Any, row: Subscription, plan: plans.Plan) -> None:
 
 
 def _after_sync(user: User, row: Subscription, sub: Any) -> None:
-    """The trial ledger and the trial-started mail, once per subscription."""
+    """The trial ledger and the trial-started mail, once per subscription. The ledger is
+    checked again here, when the trial exists (checkout checked before payment only)."""
     if row.trial_start is None:
         return
-    if not trials.record(user, row.stripe_subscription_id, fingerprint_of(sub)):
+    refused = trials.record(user, row.stripe_subscription_id, fingerprint_of(sub))
+    if refused:
         if row.status == "trialing":
-            # This card already had a free week on another account: the trial ends now.
-            ended = gateway.call(
-                lambda: gateway.client().v1.subscriptions.update(
-                    row.stripe_subscription_id,
-                    {"trial_end": "now", "expand": EXPAND},
-                    {"idempotency_key": f"end-trial-{row.stripe_subscription_id}"},
-                ),
-                "ending a reused card's trial",
-            )
-            mails.card_already_used(user)
-            apply_subscription(ended, row)
+            _end_trial(user, row, refused)
         return
     if row.status == "trialing" and not row.trial_started_mail_sent:
         row.trial_started_mail_sent = True
         mails.trial_started(user, row)
+
+
+def _end_trial(user: User, row: Subscription, refused: trials.Refusal) -> None:
+    """This address or card already had its free week: the trial ends now, so Stripe charges
+    for the year at once, and the member is told why."""
+    ended = gateway.call(
+        lambda: gateway.client().v1.subscriptions.update(
+            row.stripe_subscription_id,
+            {"trial_end": "now", "expand": EXPAND},
+            {"idempotency_key": f"end-trial-{row.stripe_subscription_id}"},
+        ),
+        "ending a refused trial",
+    )
+    mails.trial_refused(user, refused)
+    apply_subscription(ended, row)
 
 
 def fingerprint_of(sub: Any) -> str | None:
