@@ -1,5 +1,7 @@
-"""Parallel checkout posts on PostgreSQL: one Stripe customer, one Checkout Session, and never
-more than one subscription."""
+"""Billing races on PostgreSQL: parallel checkout posts make one Stripe customer, one Checkout
+Session and one subscription; and, with the app served by two gunicorn workers, success pages
+and webhooks about the same checkout arriving together never fail, and two accounts of one
+address racing through checkout get one trial between them."""
 
 from __future__ import annotations
 
