@@ -4,19 +4,28 @@ and move both clocks together."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from paywall import clock
 from paywall.accounts.models import User
 from paywall.devstripe.server import RunningEmulator
-from paywall.devstripe.webhooks import DEFAULT_SECRET
+from paywall.devstripe.webhooks import DEFAULT_SECRET, signature_header
 from paywall.extensions import db
 from tests.browser import LiveSite
 from tests.helpers import csrf_token, make_user, sign_in
@@ -31,6 +40,13 @@ def path(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
+def pay(stripe_pages: Any, checkout_url: str, card: dict[str, str] = GOOD) -> str:
+    """Pay on the emulator's Checkout page; the success URL it sends the reader back to."""
+    paid = stripe_pages.post(path(checkout_url), data=card)
+    assert paid.status_code == 303, paid.get_data(as_text=True)
+    return str(paid.headers["Location"])
+
+
 class Shop:
     def __init__(self, site: LiveSite, emulator: RunningEmulator, monkeypatch: Any) -> None:
         self.site, self.emulator, self.app = site, emulator, site.app
@@ -38,6 +54,7 @@ class Shop:
         real_now = clock.now
         monkeypatch.setattr(clock, "now", lambda: real_now() + self.offset)
         self.stripe_pages = emulator.server.app.test_client()
+        self.held_from = 0  # the first emulator event that deliver_held() has not sent
 
     def reader(self, email: str, **kwargs: Any) -> Any:
         """A signed-in client for a new, confirmed reader."""
@@ -45,6 +62,9 @@ class Shop:
         client = self.app.test_client()
         sign_in(client, email)
         return client
+
+    def pay(self, checkout_url: str, card: dict[str, str] = GOOD) -> str:
+        return pay(self.stripe_pages, checkout_url, card)
 
     def start_checkout(self, client: Any, plan: str = "pro_annual") -> Any:
         token = csrf_token(client, "/account")
@@ -54,12 +74,27 @@ class Shop:
         """Start checkout, pay on the emulator's page, and come back to the success page."""
         answer = self.start_checkout(client)
         assert answer.status_code == 303, answer.get_data(as_text=True)
-        paid = self.stripe_pages.post(path(answer.headers["Location"]), data={**card, **form})
-        assert paid.status_code == 303, paid.get_data(as_text=True)
-        return client.get(path(paid.headers["Location"]))
+        return client.get(path(self.pay(answer.headers["Location"], {**card, **form})))
 
     def settle(self) -> None:
         assert self.emulator.settle(20), "webhook deliveries did not settle"
+
+    def hold_webhooks(self) -> None:
+        """From now on events wait until deliver_held() sends them (in the order made)."""
+        self.emulator.point_at(None)
+        self.held_from = len(self.emulator.events())
+
+    def deliver_held(self) -> list[int]:
+        """Send every held event, and those the deliveries make in turn; the status codes."""
+        endpoint, statuses = self.app.test_client(), []
+        while events := self.emulator.events(start=self.held_from):
+            self.held_from += len(events)
+            for event in events:
+                body = json.dumps(event, separators=(",", ":"))
+                answer = endpoint.post("/webhooks/stripe", data=body, content_type="application/json",
+                                       headers={"Stripe-Signature": signature_header(body, DEFAULT_SECRET)})  # fmt: skip
+                statuses.append(answer.status_code)
+        return statuses
 
     def advance(self, days: float) -> None:
         """Move Stripe's clock and ours by the same amount, then let deliveries land."""
@@ -128,3 +163,132 @@ def pg_shop(monkeypatch: Any) -> Iterator[Shop]:
 
     assert PG_URL
     yield from _open_shop(PG_URL, monkeypatch)
+
+
+class ServedShop:
+    """The app as production runs it: gunicorn with two worker processes on PostgreSQL, the
+    emulator's API behind it. Webhooks are not delivered on their own (`deliver` sends them),
+    so a test can race them against the success pages. `app` is an in-process twin on the same
+    database and settings, to seed users, start checkouts and read the result."""
+
+    def __init__(self, app: Any, emulator: RunningEmulator, url: str) -> None:
+        self.app, self.emulator, self.url = app, emulator, url
+        self.stripe_pages = emulator.server.app.test_client()
+        self.seen = 0  # emulator events already handed out by new_events()
+
+    def run(self, function: Any, *args: Any) -> Any:
+        with self.app.app_context():
+            try:
+                return function(*args)
+            finally:
+                db.session.remove()
+
+    def open_checkout(self, email: str) -> tuple[str, str]:
+        """A new reader signs in and opens Checkout (in-process); returns their session cookie
+        and the Checkout URL."""
+        self.run(lambda: make_user(email=email))
+        client = self.app.test_client()
+        sign_in(client, email)
+        started = client.post(
+            "/billing/checkout", data={"csrf_token": csrf_token(client, "/account")}
+        )
+        assert started.status_code == 303, started.get_data(as_text=True)
+        cookie = client.get_cookie(self.app.config["SESSION_COOKIE_NAME"])
+        return cookie.value, started.headers["Location"]
+
+    def paid_checkout(self, email: str, card: dict[str, str] = GOOD) -> tuple[str, str]:
+        """A new reader opens Checkout and pays; returns their session cookie and the success
+        URL on the served app, not yet visited."""
+        cookie, checkout_url = self.open_checkout(email)
+        return cookie, pay(self.stripe_pages, checkout_url, card)
+
+    def new_events(self) -> list[str]:
+        """The bodies of the events the emulator made since the last call, oldest first."""
+        events = self.emulator.events(start=self.seen)
+        self.seen += len(events)
+        return [json.dumps(event, separators=(",", ":")) for event in events]
+
+    def deliver(self, body: str) -> int:
+        """One signed delivery to the served webhook endpoint; its status code."""
+        answer = requests.post(
+            f"{self.url}/webhooks/stripe",
+            data=body.encode(),
+            headers={"Content-Type": "application/json",
+                     "Stripe-Signature": signature_header(body, DEFAULT_SECRET)},
+            timeout=60,
+        )  # fmt: skip
+        return int(answer.status_code)
+
+    def visit(self, cookie: str, url: str) -> int:
+        """A signed-in reader's GET on the served app; its status code."""
+        name = self.app.config["SESSION_COOKIE_NAME"]
+        answer = requests.get(url, cookies={name: cookie}, allow_redirects=False, timeout=60)
+        return int(answer.status_code)
+
+
+def race(*calls: Any) -> list[int]:
+    """Run each call in its own thread, released together; their results in call order."""
+    barrier = threading.Barrier(len(calls), timeout=30)
+
+    def run(call: Any) -> int:
+        barrier.wait()
+        return int(call())
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"gunicorn exited:\n{log.read_text()[-3000:]}"
+        try:
+            if requests.get(f"{url}/healthz", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still loading the app
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not answer:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def served_shop(tmp_path: Path) -> Iterator[ServedShop]:
+    from paywall.billing.catalog import sync_catalog
+    from tests.conftest import PG_URL, build_app
+
+    assert PG_URL
+    emulator = RunningEmulator().start()  # delivers nothing: the tests deliver by hand
+    url = f"http://127.0.0.1:{_free_port()}"
+    settings = {"DATABASE_URL": PG_URL, "STRIPE_SECRET_KEY": emulator.api_key,
+                "STRIPE_API_BASE": emulator.url, "STRIPE_WEBHOOK_SECRET": DEFAULT_SECRET,
+                "BASE_URL": url}  # fmt: skip
+    app = build_app(**settings)
+    with app.app_context():
+        list(sync_catalog())
+        db.session.remove()
+    env = {**os.environ, "PAYWALL_CONFIG": "testing",
+           **{f"PAYWALL_{name}": value for name, value in settings.items()}}  # fmt: skip
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", url.removeprefix("http://"),
+             "--timeout", "60", "paywall:create_app()"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_until_up(url, server, log)
+        yield ServedShop(app, emulator, url)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        emulator.stop()
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()

@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import stripe
+from sqlalchemy import select
 
 from paywall import clock
+from paywall.extensions import db
+from paywall.mail.models import OutboxMail
 from tests.billing import DECLINED, FAILS_LATER, GOOD, path
 from tests.helpers import csrf_token, make_item
 
@@ -77,6 +80,9 @@ def test_one_trial_per_card(shop) -> None:  # type: ignore[no-untyped-def]
     premium, source, until = shop.access("second@example.com")
     assert premium and source == "subscription" and until > clock.now() + timedelta(days=300)
     assert "About your PRO trial" in shop.mails_to("second@example.com")
+    told = shop.site.run(lambda: db.session.scalar(select(OutboxMail.text_body).where(
+        OutboxMail.to_address == "second@example.com", OutboxMail.template == "billing_trial_refused")))  # fmt: skip
+    assert told.startswith("The card you used has already had a free PRO trial")
     assert shop.access("first@example.com")[1] == "trial"
 
 

@@ -7,6 +7,7 @@ from flask import current_app
 from paywall.accounts.models import User
 from paywall.billing.models import Invoice, Subscription
 from paywall.billing.plans import day, money, plan
+from paywall.billing.trials import Refusal
 from paywall.mail.outbox import queue_mail
 
 
@@ -66,7 +67,12 @@ def receipt(user: User, invoice: Invoice) -> None:
     )
 
 
-def card_already_used(user: User) -> None:
+def trial_refused(user: User, reason: Refusal) -> None:
+    """The trial was ended at once: its address ("email") or its card ("card") had one."""
     queue_mail(
-        user.email, "billing_trial_refused", subject="About your PRO trial", account=_account()
+        user.email,
+        "billing_trial_refused",
+        subject="About your PRO trial",
+        reason=reason,
+        account=_account(),
     )

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from paywall.accounts.models import User
 from paywall.billing import gateway, plans, sync, trials
@@ -128,13 +127,9 @@ def finish_checkout(user: User, session_id: str) -> Any:
 
 
 def mirror_checkout_subscription(subscription_id: str) -> Any:
-    """The subscription a completed Checkout made, mirrored now (the success pages)."""
-    try:
-        return sync.sync_subscription(subscription_id)
-    except IntegrityError:
-        # A webhook about the same subscription inserted its row first: sync again, as an update.
-        db.session.rollback()
-        return sync.sync_subscription(subscription_id)
+    """The subscription a completed Checkout made, mirrored now (the success pages). A webhook
+    about it may be syncing it at this moment: sync_subscription takes turns with it."""
+    return sync.sync_subscription(subscription_id)
 
 
 def portal_url(user: User) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from paywall import access, clock
 from paywall.accounts.models import User
 from paywall.accounts.service import refresh_access
-from paywall.billing import gateway, mails, plans, trials
+from paywall.billing import gateway, mails, plans, trials, upsert
 from paywall.billing.models import Invoice, Subscription
 from paywall.dbtypes import parse_id
 from paywall.extensions import db
@@ -30,13 +30,47 @@ def _id(value: Any) -> str | None:
 
 
 def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
-    sub = gateway.call(
+    """Mirror a subscription as Stripe has it now.
+
+    Its row is locked before Stripe is read, so two syncs of one subscription (the success page
+    and a webhook) take turns and the second reads what the first left: an older state never
+    lands over a newer one, and a refused trial is ended (and its member told) once."""
+    row = upsert.locked(Subscription, Subscription.stripe_subscription_id, stripe_subscription_id)
+    sub = _retrieve_subscription(stripe_subscription_id)
+    if row is None:
+        if not _insert_row(sub):
+            # Another sync made the row while we read Stripe (we waited for it to commit), and
+            # may have changed the subscription since (ended its trial): read it again.
+            sub = _retrieve_subscription(stripe_subscription_id)
+        row = upsert.locked(Subscription, Subscription.stripe_subscription_id, sub.id)
+    return apply_subscription(sub, row)
+
+
+def _retrieve_subscription(stripe_subscription_id: str) -> Any:
+    return gateway.call(
         lambda: gateway.client().v1.subscriptions.retrieve(
             stripe_subscription_id, {"expand": EXPAND}
         ),
         "reading a subscription",
     )
-    return apply_subscription(sub)
+
+
+def _plan_of(sub: Any) -> plans.Plan | None:
+    return plans.by_lookup_key(sub["items"].data[0].price.lookup_key)
+
+
+def _insert_row(sub: Any) -> bool:
+    """Make the row of a subscription on one of our prices if it is missing (race-safe);
+    False when another sync had made it."""
+    plan = _plan_of(sub)
+    if plan is None:
+        return True  # not ours: apply_subscription ignores it
+    return upsert.insert_missing(
+        Subscription,
+        ["stripe_subscription_id"],
+        {"stripe_subscription_id": sub.id, "stripe_customer_id": str(_id(sub.customer)),
+         "plan": plan.key, "status": sub.status},
+    )  # fmt: skip
 
 
 def owner_of(customer_id: str, metadata: dict[str, Any]) -> User | None:
@@ -51,10 +85,11 @@ def owner_of(customer_id: str, metadata: dict[str, Any]) -> User | None:
     return user
 
 
-def apply_subscription(sub: Any) -> Subscription | None:
-    """Upsert the local row from a subscription as Stripe has it now, and refresh access."""
+def apply_subscription(sub: Any, row: Subscription | None = None) -> Subscription | None:
+    """Upsert the local row from a subscription as Stripe has it now, and refresh access.
+    `row` is its row when the caller already holds it locked."""
     item = sub["items"].data[0]
-    plan = plans.by_lookup_key(item.price.lookup_key)
+    plan = _plan_of(sub)
     if plan is None:
         log.warning("ignored subscription %s: price %s is not one of ours", sub.id, item.price.id)
         return None
@@ -62,22 +97,31 @@ def apply_subscription(sub: Any) -> Subscription | None:
         log.error("subscription %s has an unknown status %r: no access", sub.id, sub.status)
     customer_id = str(_id(sub.customer))
     metadata = sub.metadata.to_dict() if sub.metadata else {}
-    row: Subscription | None = db.session.scalar(
-        select(Subscription).where(Subscription.stripe_subscription_id == sub.id)
-    )
     if row is None:
-        row = Subscription(
-            stripe_subscription_id=sub.id,
-            stripe_customer_id=customer_id,
-            plan=plan.key,
-            status=sub.status,
-        )
-        db.session.add(row)
+        _insert_row(sub)
+        row = upsert.locked(Subscription, Subscription.stripe_subscription_id, sub.id)
+        assert row is not None  # made just now, or already there
     user = None if plan.per_seat else owner_of(customer_id, metadata)
     if user is not None and user.stripe_customer_id is None:
         user.stripe_customer_id = customer_id
-    was_past_due = row.status == "past_due" and row.past_due_since is not None
     row.user_id = user.id if user else None
+    _copy_state(sub, row, plan)
+    row.metadata_json, row.synced_at = metadata, clock.now()
+    db.session.flush()
+    if user is not None:
+        _after_sync(user, row, sub)
+        refresh_access(user)
+    if plan.per_seat:
+        from paywall.teams.team_billing import on_subscription_synced
+
+        on_subscription_synced(metadata.get("team_id"), row)
+    return row
+
+
+def _copy_state(sub: Any, row: Subscription, plan: plans.Plan) -> None:
+    """Stripe's view of the subscription onto its row, and the moments we derive from it."""
+    item = sub["items"].data[0]
+    was_past_due = row.status == "past_due" and row.past_due_since is not None
     row.plan, row.status, row.quantity = plan.key, sub.status, int(item.quantity or 1)
     row.collection_method = sub.collection_method or "charge_automatically"
     row.current_period_start = moment(item.current_period_start)
@@ -91,39 +135,36 @@ def apply_subscription(sub: Any) -> Subscription | None:
     row.past_due_since = (
         (row.past_due_since if was_past_due else clock.now()) if sub.status == "past_due" else None
     )
-    row.metadata_json, row.synced_at = metadata, clock.now()
-    db.session.flush()
-    if user is not None:
-        _after_sync(user, row, sub)
-        refresh_access(user)
-    if plan.per_seat:
-        from paywall.teams.team_billing import on_subscription_synced
-
-        on_subscription_synced(metadata.get("team_id"), row)
-    return row
 
 
 def _after_sync(user: User, row: Subscription, sub: Any) -> None:
-    """The trial ledger and the trial-started mail, once per subscription."""
+    """The trial ledger and the trial-started mail, once per subscription. The ledger is
+    checked again here, when the trial exists (checkout checked before payment only)."""
     if row.trial_start is None:
         return
-    if not trials.record(user, row.stripe_subscription_id, fingerprint_of(sub)):
+    refused = trials.record(user, row.stripe_subscription_id, fingerprint_of(sub))
+    if refused:
         if row.status == "trialing":
-            # This card already had a free week on another account: the trial ends now.
-            ended = gateway.call(
-                lambda: gateway.client().v1.subscriptions.update(
-                    row.stripe_subscription_id,
-                    {"trial_end": "now", "expand": EXPAND},
-                    {"idempotency_key": f"end-trial-{row.stripe_subscription_id}"},
-                ),
-                "ending a reused card's trial",
-            )
-            mails.card_already_used(user)
-            apply_subscription(ended)
+            _end_trial(user, row, refused)
         return
     if row.status == "trialing" and not row.trial_started_mail_sent:
         row.trial_started_mail_sent = True
         mails.trial_started(user, row)
+
+
+def _end_trial(user: User, row: Subscription, refused: trials.Refusal) -> None:
+    """This address or card already had its free week: the trial ends now, so Stripe charges
+    for the year at once, and the member is told why."""
+    ended = gateway.call(
+        lambda: gateway.client().v1.subscriptions.update(
+            row.stripe_subscription_id,
+            {"trial_end": "now", "expand": EXPAND},
+            {"idempotency_key": f"end-trial-{row.stripe_subscription_id}"},
+        ),
+        "ending a refused trial",
+    )
+    mails.trial_refused(user, refused)
+    apply_subscription(ended, row)
 
 
 def fingerprint_of(sub: Any) -> str | None:
@@ -136,20 +177,14 @@ def fingerprint_of(sub: Any) -> str | None:
 
 
 def sync_invoice(stripe_invoice_id: str) -> Invoice:
-    invoice = gateway.call(
-        lambda: gateway.client().v1.invoices.retrieve(stripe_invoice_id), "reading an invoice"
-    )
-    row: Invoice | None = db.session.scalar(
-        select(Invoice).where(Invoice.stripe_invoice_id == invoice.id)
-    )
-    if row is None:
-        row = Invoice(
-            stripe_invoice_id=invoice.id,
-            stripe_customer_id=str(_id(invoice.customer)),
-            created=moment(invoice.created),
-            status=invoice.status or "draft",
-        )
-        db.session.add(row)
+    """Mirror an invoice as Stripe has it now; locked, then read, as sync_subscription does
+    (invoice.created, .finalized and .paid about one invoice often arrive together)."""
+    known = upsert.locked(Invoice, Invoice.stripe_invoice_id, stripe_invoice_id)
+    invoice = _retrieve_invoice(stripe_invoice_id)
+    if known is None and not _insert_invoice(invoice):
+        invoice = _retrieve_invoice(stripe_invoice_id)  # another sync made it meanwhile
+    row = upsert.locked(Invoice, Invoice.stripe_invoice_id, stripe_invoice_id)
+    assert row is not None  # made just now, or already there
     details = invoice.parent.subscription_details if invoice.parent else None
     row.stripe_subscription_id = _id(details.subscription) if details else None
     row.number, row.status, row.currency = (
@@ -162,3 +197,19 @@ def sync_invoice(stripe_invoice_id: str) -> Invoice:
     row.due_date = moment(invoice.due_date)
     db.session.flush()
     return row
+
+
+def _insert_invoice(invoice: Any) -> bool:
+    """Make the invoice's row if it is missing (race-safe); False when another sync had."""
+    return upsert.insert_missing(
+        Invoice,
+        ["stripe_invoice_id"],
+        {"stripe_invoice_id": invoice.id, "stripe_customer_id": str(_id(invoice.customer)),
+         "created": moment(invoice.created), "status": invoice.status or "draft"},
+    )  # fmt: skip
+
+
+def _retrieve_invoice(stripe_invoice_id: str) -> Any:
+    return gateway.call(
+        lambda: gateway.client().v1.invoices.retrieve(stripe_invoice_id), "reading an invoice"
+    )

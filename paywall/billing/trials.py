@@ -7,11 +7,14 @@ counts as gmail.com. So `Jane.Doe+news@GoogleMail.com` and `janedoe@gmail.com` a
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 
 from paywall import clock
 from paywall.accounts.emails import canonical_address
 from paywall.accounts.models import User
+from paywall.billing import upsert
 from paywall.billing.models import TrialClaim
 from paywall.extensions import db
 
@@ -43,31 +46,36 @@ def eligible(user: User) -> bool:
     return claim is None or claim.user_id == user.id
 
 
-def record(user: User, stripe_subscription_id: str, fingerprint: str | None) -> bool:
-    """Note that this user started a trial; False when the card already had a trial elsewhere."""
+# Why a trial was refused after it started: its address or its card had one already.
+Refusal = Literal["email", "card"]
+
+
+def record(user: User, stripe_subscription_id: str, fingerprint: str | None) -> Refusal | None:
+    """Note that this user started a trial, and check it again now that it exists: checkout
+    looked only before payment, and two accounts can race through it. Returns the rule the
+    trial breaks, or None when it stands.
+
+    The claims are made race-safe (INSERT … ON CONFLICT DO NOTHING on the unique kind and
+    value): whoever inserts first holds a claim, everyone after finds it."""
     if user.trial_used_at is None:
         user.trial_used_at = clock.now()
-    if claim_for("email", email_key(user.email)) is None:
-        db.session.add(
-            TrialClaim(
-                kind="email",
-                value=email_key(user.email),
-                user_id=user.id,
-                stripe_subscription_id=stripe_subscription_id,
-            )
-        )
-    if not fingerprint:
-        return True
-    card = claim_for("card", fingerprint)
-    if card is None:
-        db.session.add(
-            TrialClaim(
-                kind="card",
-                value=fingerprint,
-                user_id=user.id,
-                stripe_subscription_id=stripe_subscription_id,
-            )
-        )
-        db.session.flush()
-        return True
-    return card.stripe_subscription_id == stripe_subscription_id
+    email = _claim("email", email_key(user.email), user, stripe_subscription_id)
+    card = _claim("card", fingerprint, user, stripe_subscription_id) if fingerprint else None
+    if email.user_id != user.id:  # another account (or a deleted one) had this address's trial
+        return "email"
+    if card is not None and card.stripe_subscription_id != stripe_subscription_id:
+        return "card"
+    return None
+
+
+def _claim(kind: str, value: str, user: User, stripe_subscription_id: str) -> TrialClaim:
+    """The claim on (kind, value): made now for this trial unless one exists."""
+    upsert.insert_missing(
+        TrialClaim,
+        ["kind", "value"],
+        {"kind": kind, "value": value, "user_id": user.id,
+         "stripe_subscription_id": stripe_subscription_id},
+    )  # fmt: skip
+    claim = claim_for(kind, value)
+    assert claim is not None  # made just now, or already there
+    return claim

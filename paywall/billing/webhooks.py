@@ -207,7 +207,11 @@ def invoice_failed(invoice: dict[str, Any], replay: bool) -> None:
 
 
 def _invoice_and_subscription(invoice: dict[str, Any]) -> Any:
-    row = sync.sync_invoice(invoice["id"])
-    if row.stripe_subscription_id:
-        sync.sync_subscription(row.stripe_subscription_id)
-    return row
+    # The subscription first, then the invoice: the order in which team onboarding locks
+    # their rows too, so two requests never each hold one and wait for the other. (An
+    # invoice's subscription never changes, so the signed payload may name it.)
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    subscription = details.get("subscription")
+    if isinstance(subscription, str):
+        sync.sync_subscription(subscription)
+    return sync.sync_invoice(invoice["id"])
