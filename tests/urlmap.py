@@ -12,13 +12,16 @@ from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.routing import BuildError, Rule
 
 from paywall import clock
+from paywall.accounts.models import User
 from paywall.content import service
 from paywall.content.models import ContentItem
 from paywall.extensions import db
-from tests.helpers import make_item, sign_in
+from paywall.mail.models import OutboxMail
+from tests.helpers import link_in, make_item, make_user, sign_in
 
 SECRET = "SENTINEL-PREMIUM-9f3a"
 STREAM = "https://stream.example.com/SENTINEL-STREAM-5c1e"
@@ -103,3 +106,19 @@ def signed_in(app: Flask, email: str) -> FlaskClient:
     client = app.test_client()
     sign_in(client, email)
     return client
+
+
+def make_manager(email: str, team_name: str = "Acme") -> User:
+    """A committed user who manages a manual team and holds one of its seats (so is a member)."""
+    from paywall.teams import invites
+    from paywall.teams.onboarding import Onboarding, create_team
+
+    user = make_user(email=email)
+    create_team(Onboarding(name=team_name, seats=3, manager_email=email, billing="manual"), None)
+    mail = db.session.scalars(
+        select(OutboxMail).where(OutboxMail.to_address == email).order_by(OutboxMail.id.desc())
+    ).first()
+    assert mail is not None
+    invites.accept(link_in(mail.text_body, "/team/join/").rsplit("/", 1)[1], user)
+    db.session.commit()
+    return user
