@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
 from paywall.dbtypes import MAX_ID
-from paywall.errors import PaywallError
+from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db, limiter
 
 # Content may show images from anywhere on https, and embed players only from the video hosts
@@ -177,6 +177,28 @@ def register_staff_gate(app: Flask) -> None:
             current_user.is_authenticated and current_user.is_staff
         ):
             raise NotFound()
+
+
+def register_input_guard(app: Flask) -> None:
+    """NUL, which no one types and PostgreSQL cannot store or compare in text: a request that
+    carries one in its path, query or form is refused as bad input (400) before any view, rather
+    than failing in the database (500) wherever the value happens to reach it."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        where = _where_nul()
+        if where is not None:
+            raise ValidationError(f"{where} holds a character that cannot be used.", field=where)
+
+
+def _where_nul() -> str | None:
+    if "\x00" in request.path:
+        return "the address"
+    for values in (request.args, request.form):
+        for name, value in values.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                return name.replace("\x00", "") or "a field"
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:
