@@ -112,9 +112,10 @@ def register_blueprints(app: Flask) -> None:
 
 def register_web(app: Flask) -> None:
     from paywall.ops import init_metrics
-    from paywall.web import register_error_handlers, register_security_headers
+    from paywall.web import register_error_handlers, register_input_guard, register_security_headers
 
     register_security_headers(app)
+    register_input_guard(app)
     register_error_handlers(app)
     init_metrics(app)
     app.jinja_env.filters["linkify"] = linkify

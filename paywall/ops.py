@@ -45,7 +45,9 @@ def metrics() -> Response:
     if token and not hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):
         return Response("metrics need the bearer token\n", 401, {"WWW-Authenticate": "Bearer"})
     registry: CollectorRegistry = current_app.extensions["paywall_metrics"].registry
-    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
+    # Business figures, and new at every scrape: no cache may keep them.
+    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4",
+                    headers={"Cache-Control": "private, no-store"})  # fmt: skip
 
 
 class QueueCollector(Collector):

@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
 from paywall.dbtypes import MAX_ID
-from paywall.errors import PaywallError
+from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db, limiter
 
 # Content may show images from anywhere on https, and embed players only from the video hosts
@@ -82,6 +84,61 @@ def register_security_headers(app: Flask) -> None:
             response.headers["Strict-Transport-Security"] = HSTS
         return response
 
+    app.session_interface = PrivateWhenReadSessionInterface()
+
+
+class ReadTrackingSession(SecureCookieSession):
+    """A cookie session that knows whether any value in it was read (`read`).
+
+    Flask's own `accessed` cannot tell: since Flask 3.1.3 any touch of the `flask.session`
+    proxy sets it, and Flask-Login touches it on every request (`"_remember" in session`, a
+    membership test, which is why `in` is not counted as a read here).
+    """
+
+    read = False
+
+    def __getitem__(self, key: str) -> Any:
+        self.read = True
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read = True
+        return super().get(key, default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.read = True
+        return super().setdefault(key, default)
+
+
+class PrivateWhenReadSessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie sessions, plus: a response that depends on who is asking is private.
+
+    A response depends on who is asking when building it read the session (the signed-in
+    user, a CSRF token), loaded a user, or changed the session (it carries this browser's
+    cookie). Flask adds `Vary: Cookie`; this also sends `Cache-Control: private, no-store`,
+    since many caches and CDNs ignore Vary. Decided here, once, because only save_session sees
+    the session after every view, template and after_request function is done with it.
+    """
+
+    session_class = ReadTrackingSession
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if getattr(session, "read", True) or session.modified or "_login_user" in g:
+            keep_private(response)
+        super().save_session(app, session, response)
+
+
+def keep_private(response: Response) -> None:
+    """`private, no-store`: no shared cache may keep the response and the browser keeps no copy
+    after sign-out. A view's own stricter directives (no-cache) stay; any that would let a
+    shared cache keep it (public, s-maxage, max-age) go."""
+    control = response.cache_control
+    control.public = False
+    control.s_maxage = None
+    control.max_age = None
+    control.private = True
+    control.no_store = True
+
 
 def error_response(status: int, message: str, code: str, field: str | None = None) -> Response:
     if wants_json():
@@ -120,6 +177,28 @@ def register_staff_gate(app: Flask) -> None:
             current_user.is_authenticated and current_user.is_staff
         ):
             raise NotFound()
+
+
+def register_input_guard(app: Flask) -> None:
+    """NUL, which no one types and PostgreSQL cannot store or compare in text: a request that
+    carries one in its path, query or form is refused as bad input (400) before any view, rather
+    than failing in the database (500) wherever the value happens to reach it."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        where = _where_nul()
+        if where is not None:
+            raise ValidationError(f"{where} holds a character that cannot be used.", field=where)
+
+
+def _where_nul() -> str | None:
+    if "\x00" in request.path:
+        return "the address"
+    for values in (request.args, request.form):
+        for name, value in values.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                return name.replace("\x00", "") or "a field"
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:

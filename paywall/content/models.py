@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -91,7 +91,10 @@ class ContentItem(db.Model):  # type: ignore[name-defined,misc]
     def ends_at(self) -> datetime | None:
         if self.starts_at is None:
             return None
-        return self.starts_at + timedelta(minutes=self.duration_minutes or 60)
+        try:
+            return self.starts_at + timedelta(minutes=self.duration_minutes or 60)
+        except OverflowError:  # a start saved before content.service bounded it: never ends
+            return datetime.max.replace(tzinfo=UTC)
 
     def __repr__(self) -> str:
         return f"<ContentItem {self.kind} {self.slug}>"

@@ -50,13 +50,13 @@ def cancel(prefix: str, slug: str) -> Redirect:
 @bp.get(f"/<{SESSIONS}:prefix>/<slug>/calendar.ics")
 @login_required
 def calendar_file(prefix: str, slug: str) -> Response:
-    """Only registered members get the file, since it carries the stream address."""
+    """Only members registered and entitled now get the file: it carries the stream address."""
     item = _item(prefix, slug)
-    if registrations.registration_for(item, current_user) is None:
-        abort(404)
+    links = registrations.calendar_links(item, current_user)
     base = current_app.config["BASE_URL"]
     domain = urlsplit(base).hostname or "localhost"
-    body = calendar.ics(item, url=base + item.url_path(), domain=domain, stream_url=item.stream_url)
+    url = base + item.url_path()
+    body = calendar.ics(item, url=url, domain=domain, stream_url=links.stream_url)
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Disposition"] = f'attachment; filename="{item.slug}.ics"'
     response.headers["Cache-Control"] = "private, no-store"

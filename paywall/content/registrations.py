@@ -6,6 +6,7 @@ registrations racing for the last seat never pass the capacity, on any database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from paywall.accounts.service import reader_for
 from paywall.content.kinds import SCHEDULED_KINDS
 from paywall.content.models import ContentItem
 from paywall.dbtypes import UTCDateTime
-from paywall.errors import Conflict, PaywallError
+from paywall.errors import Conflict, NotFound, PaywallError
 from paywall.extensions import db
 
 
@@ -54,13 +55,53 @@ def registration_for(item: ContentItem, user: object) -> Registration | None:
     return found if found is not None and found.is_active else None
 
 
-def registration_context(item: ContentItem, user: object) -> dict[str, Any]:
-    """What the item page needs to show registration (at most one query)."""
+@dataclass(frozen=True)
+class MemberLinks:
+    """A session's members-only addresses that one reader may have, decided at this request."""
+
+    stream_url: str | None = None
+    replay_url: str | None = None
+
+
+def member_links(item: ContentItem, reader: access.Reader,
+                 registration: Registration | None) -> MemberLinks:  # fmt: skip
+    """The stream for a registered member before the end, the replay for any member after it.
+
+    Asked of the reader's access as it stands now (paywall.access): a member who registered
+    and then lapsed keeps the registration row, but gets neither address.
+    """
+    if not access.may_read("premium", reader):
+        return MemberLinks()
+    if has_ended(item):
+        return MemberLinks(replay_url=item.replay_url)
+    if registration is not None:
+        return MemberLinks(stream_url=item.stream_url)
+    return MemberLinks()
+
+
+def has_ended(item: ContentItem) -> bool:
+    return item.ends_at is not None and item.ends_at <= clock.now()
+
+
+def registration_context(item: ContentItem, user: object, reader: access.Reader) -> dict[str, Any]:
+    """What the item page needs to show registration (at most one query). The page shows the
+    stream and replay only through `links`, never from the item itself."""
     seats_left = None
     if item.capacity is not None:
         seats_left = max(item.capacity - item.registered_count, 0)
-    return {"registration": registration_for(item, user), "seats_left": seats_left,
-            "has_ended": item.ends_at is not None and item.ends_at <= clock.now()}  # fmt: skip
+    registration = registration_for(item, user)
+    return {"registration": registration, "seats_left": seats_left, "has_ended": has_ended(item),
+            "links": member_links(item, reader, registration)}  # fmt: skip
+
+
+def calendar_links(item: ContentItem, user: object) -> MemberLinks:
+    """The addresses a calendar file may carry: only for a member who is registered and
+    entitled now; anyone else (a lapsed member too) gets NotFound."""
+    registration = registration_for(item, user)
+    reader = reader_for(user)
+    if registration is None or not access.may_read("premium", reader):
+        raise NotFound("This page does not exist.")
+    return member_links(item, reader, registration)
 
 
 def _check_may_register(item: ContentItem, user: User) -> None:
@@ -68,7 +109,7 @@ def _check_may_register(item: ContentItem, user: User) -> None:
         raise Conflict("Only live Q&A sessions and events take registrations.")
     if not access.may_read("premium", reader_for(user)):
         raise MembersOnly("Registration is for PRO members. See /pro to join.")
-    if item.ends_at is not None and item.ends_at <= clock.now():
+    if has_ended(item):
         raise Conflict("This session has already taken place.")
 
 

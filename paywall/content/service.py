@@ -8,7 +8,7 @@ for later.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -22,6 +22,11 @@ from paywall.extensions import db
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 URL = re.compile(r"^https://[^\s<>\"']+$")
+# ASCII digits only: "²".isdigit() is true and int("²") fails. At most 100000.
+WHOLE = re.compile(r"[0-9]{1,5}|100000")
+# Moments an item may carry. Python's datetime ends with 9999, so a session starting at its
+# very end has no end time (starts_at + duration overflows) and its page could not be shown.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 TEXT_LIMITS = {"title": 300, "author": 120, "place": 300, "stream_url": 500, "replay_url": 500}
 REQUIRED = ("kind", "slug", "title", "access", "teaser")
 FIELDS = frozenset(
@@ -93,8 +98,8 @@ def _check_schedule(clean: dict[str, Any]) -> None:
         value = clean.get(name)
         if value in (None, ""):
             clean[name] = None
-        elif isinstance(value, bool) or not str(value).isdigit() or not 0 < int(value) <= 100_000:
-            raise ValidationError(f"{name} must be a whole number above 0", field=name)
+        elif isinstance(value, bool) or not WHOLE.fullmatch(str(value)) or int(value) == 0:
+            raise ValidationError(f"{name} must be a whole number from 1 to 100000", field=name)
         else:
             clean[name] = int(value)
     if clean.get("capacity") and clean["kind"] != "event":
@@ -119,6 +124,8 @@ def _moment(value: Any, field: str) -> datetime | None:
         raise ValidationError(f"{field} must be a date and time with a time zone", field=field)
     if value.tzinfo is None:
         raise ValidationError(f"{field} needs a time zone (end it with Z for UTC)", field=field)
+    if not EARLIEST <= value < LATEST:
+        raise ValidationError(f"{field} must be in the years 1900 to 2999", field=field)
     return value
 
 

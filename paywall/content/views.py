@@ -136,7 +136,7 @@ def page_context(view: ItemView, user: object) -> dict[str, object]:
     if view.item.kind == "trend_report" and view.reading == "full":
         extras["attachments"] = service.attachments_of(view.item)
     if view.item.kind in ("live_qa", "event"):
-        extras.update(registration_context(view.item, user))
+        extras.update(registration_context(view.item, user, view.reader))
     return extras
 
 
