@@ -219,6 +219,13 @@ class ServedShop:
         )  # fmt: skip
         return int(answer.status_code)
 
+    def post(self, cookie: str, path: str, form: dict[str, str]) -> int:
+        """A signed-in POST of a form to the served app (not following redirects); its status."""
+        name = self.app.config["SESSION_COOKIE_NAME"]
+        answer = requests.post(f"{self.url}{path}", data=form, cookies={name: cookie},
+                               allow_redirects=False, timeout=60)  # fmt: skip
+        return int(answer.status_code)
+
     def visit(self, cookie: str, url: str) -> int:
         """A signed-in reader's GET on the served app; its status code."""
         name = self.app.config["SESSION_COOKIE_NAME"]

@@ -90,6 +90,7 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
     """Seats paid for, set by staff. More seats on a Stripe team are billed at once, prorated
     (as when a manager adds them); fewer are billed from the next renewal, with no refund now.
     Never fewer than the seats in use: remove members first."""
+    team_billing.lock_subscription(team)  # before the team changes: see there
     if not team.seats_used <= seats <= MAX_SEATS or seats < 1:
         raise ValidationError(
             f"Between {max(team.seats_used, 1)} (seats in use) and 10,000.", field="seats"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from paywall import audit, clock
 from paywall.accounts.models import User
-from paywall.billing import gateway, sync
+from paywall.billing import gateway, sync, upsert
 from paywall.billing.models import Subscription
 from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError
@@ -55,12 +55,24 @@ def on_subscription_synced(team_id: str | None, subscription: Subscription) -> N
     refresh_members(team)
 
 
-def _status(team: Team) -> str | None:
-    return db.session.scalar(
-        select(Subscription.status).where(
-            Subscription.stripe_subscription_id == team.stripe_subscription_id
-        )
-    )
+def lock_subscription(team: Team) -> Subscription | None:
+    """Before changing a Stripe team's seats: its subscription's mirror row, locked until
+    commit, and the team read again (a change that held the lock before may have moved it).
+
+    One lock order for a team: the subscription row, then the team row, then its members'
+    user rows. A sync takes them so (sync_subscription locks the row before it reads Stripe,
+    then on_subscription_synced updates the team and refreshes the members), so a seat change
+    must lock the row before it touches the team too; otherwise the change holding the team and
+    a webhook holding the subscription each wait for the other, and PostgreSQL aborts one of
+    them with a deadlock error (the manager's request after Stripe had billed, or the webhook).
+    Two seat changes take turns here as well. (The sync could lock the team first instead, but
+    then every member's own subscription would pay a query to learn it is not a team's.)"""
+    if team.billing == "manual" or not team.stripe_subscription_id:
+        return None
+    row = upsert.locked(Subscription, Subscription.stripe_subscription_id,
+                        team.stripe_subscription_id)  # fmt: skip
+    db.session.refresh(team)
+    return row
 
 
 def record_seats_billed(team: Team, changed: tuple[int, int] | None) -> None:
@@ -92,30 +104,21 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
     """More seats. Card and invoice teams: Stripe bills the rest of the year at once
     (`always_invoice`; an invoice team's prorated invoice is sent). Manual teams: staff are
     asked."""
+    subscription = lock_subscription(team)
     if not 1 <= extra <= MAX_SEATS - team.seats:
         raise ValidationError("Add between 1 and 10,000 seats.", field="seats")
-    if team.stripe_subscription_id and team.billing != "manual":
-        # Stripe refuses to change a canceled subscription, and seats on one that gives no
-        # access would be billed for nothing.
-        status = _status(team)
-        if status not in ("active", "past_due"):
-            raise ValidationError(
-                f"{team.name}'s subscription has {'ended' if status == 'canceled' else 'lapsed'}"
-                ", so seats cannot be added. Write to us to renew it.",
-                field="seats",
-            )
     if team.billing == "manual" or not team.stripe_subscription_id:
-        for staff in db.session.scalars(select(User).where(User.role == "admin")):
-            queue_mail(
-                staff.email,
-                "team_seats_request",
-                subject=f"{team.name} asks for {extra} more seats",
-                team=team.name,
-                extra=extra,
-                who=actor.email,
-            )
-        audit.record(actor, "team.seats_requested", team.name, team_id=team.id, extra=extra)
+        _ask_staff_for_seats(team, extra, actor)
         return "requested"
+    # Stripe refuses to change a canceled subscription, and seats on one that gives no access
+    # would be billed for nothing.
+    status = subscription.status if subscription else None
+    if status not in ("active", "past_due"):
+        raise ValidationError(
+            f"{team.name}'s subscription has {'ended' if status == 'canceled' else 'lapsed'}"
+            ", so seats cannot be added. Write to us to renew it.",
+            field="seats",
+        )
     sub_id, total = team.stripe_subscription_id, team.seats + extra
     set_stripe_seats(team, total, "always_invoice")
     if team.billing == "invoice":
@@ -131,6 +134,19 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
     audit.record(actor, "team.seats_added", team.name, team_id=team.id, extra=extra, seats=total)
     sync.sync_subscription(sub_id)
     return "added"
+
+
+def _ask_staff_for_seats(team: Team, extra: int, actor: User) -> None:
+    for staff in db.session.scalars(select(User).where(User.role == "admin")):
+        queue_mail(
+            staff.email,
+            "team_seats_request",
+            subject=f"{team.name} asks for {extra} more seats",
+            team=team.name,
+            extra=extra,
+            who=actor.email,
+        )
+    audit.record(actor, "team.seats_requested", team.name, team_id=team.id, extra=extra)
 
 
 def send_invoice(invoice: Any) -> None:
