@@ -229,7 +229,6 @@ SMUGGLED = "\r\nBcc: victim@example.com"
         ("organization", "Initech" + SMUGGLED, ONE_LINE),
         ("organization", "Initech\n", ONE_LINE),  # even at the end, where strip() would hide it
         ("organization", "Initech\u2028Bcc: victim@example.com", ONE_LINE),  # a Unicode line end
-        ("organization", "Ini\x00tech", ONE_LINE),
         ("name", "Dana" + SMUGGLED, ONE_LINE),
         ("email", "dana@initech.example" + SMUGGLED, "Enter a valid email address."),
     ],
@@ -245,6 +244,18 @@ def test_a_line_break_in_a_one_line_field_of_the_request_form_is_refused(
     answer = client.post("/teams", data=data)
     assert answer.status_code == 400
     assert f'<p class="error" id="{field}-error">{message}</p>' in answer.get_data(as_text=True)
+    assert db.session.scalar(select(TeamRequest)) is None and outbox() == []
+
+
+def test_a_nul_in_the_request_form_is_refused_before_the_form(app, client, outbox) -> None:  # type: ignore[no-untyped-def]
+    """A NUL is refused for every route before any view (paywall.web's input guard), naming
+    the field; nothing is stored or queued."""
+    make_user(email="staff@example.com", role="admin")
+    data = {"csrf_token": csrf_token(client, "/teams"), "organization": "Ini\x00tech",
+            "name": "Dana", "email": "dana@initech.example", "seats": "5"}  # fmt: skip
+    answer = client.post("/teams", data=data)
+    assert answer.status_code == 400
+    assert "organization holds a character that cannot be used." in answer.get_data(as_text=True)
     assert db.session.scalar(select(TeamRequest)) is None and outbox() == []
 
 
