@@ -1,8 +1,11 @@
 """One trial per person: by account, by normalised email, and by card fingerprint.
 
-The email rule: lower-cased; a `+tag` after the local part is dropped for every domain; for
+The email rule: the address's canonical spelling (paywall.accounts.emails: NFKC, case-folded,
+the domain in IDNA form); a `+tag` after the local part is dropped for every domain; for
 gmail.com and googlemail.com the dots in the local part are dropped too and googlemail.com
 counts as gmail.com. So `Jane.Doe+news@GoogleMail.com` and `janedoe@gmail.com` are one person.
+The rules are checked when checkout starts (`eligible`) and again when the trial is recorded
+(`record`), since two accounts of one person can both be in Checkout at once.
 """
 
 from __future__ import annotations
