@@ -25,6 +25,14 @@ class Config:
     MAIL_RETRY_BASE_SECONDS = 30
     MAIL_MAX_ATTEMPTS = 8
     WORKER_POLL_SECONDS = 1.0
+    # The worker's scheduler (paywall/scheduler.py): days are days in TIMEZONE (an IANA name,
+    # e.g. Europe/Paris), and the weekly review starts each week at WEEKLY_REVIEW_AT there
+    # ("mon 07:00": a weekday, then a 24-hour time).
+    TIMEZONE = "UTC"
+    WEEKLY_REVIEW_AT = "mon 07:00"
+    # The daily pruning deletes sent mail, finished jobs, scheduler runs and used or expired
+    # email links this many days old (failed mail and failed jobs stay, for staff to look at).
+    PRUNE_AFTER_DAYS = 30
 
     REDIS_URL: str | None = None
     # Production refuses to start without REDIS_URL unless this is true: limits kept in memory

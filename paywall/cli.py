@@ -60,11 +60,12 @@ def seed_demo() -> None:
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Drain what is due now, then exit.")
 def worker(once: bool) -> None:
-    """Send queued mail and run queued jobs until stopped."""
+    """Send queued mail, run queued jobs and periodic tasks until stopped."""
     from paywall.mail import worker as mail_worker
 
     if once:
-        click.echo(f"worker: {mail_worker.drain()} done")
+        ran, done = mail_worker.run_once()
+        click.echo(f"worker: {done} done, {ran} periodic tasks run")
         return
     mail_worker.run_forever()
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
@@ -54,6 +57,7 @@ def load_settings(app: Flask, config: str | type | dict[str, Any] | None) -> Non
     _apply_environment(app)
     app.config.update(overrides)
     _fill_derived(app)
+    check_schedule(app.config)
     if app.config["ENV_NAME"] == "production":
         check_production(app.config)
 
@@ -145,6 +149,48 @@ def _instance_secret(instance: Path) -> str:
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CLOCK_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def time_zone(cfg: Any) -> ZoneInfo:
+    """TIMEZONE as a zone; ConfigError naming it when it is not an IANA time zone."""
+    name = str(cfg.get("TIMEZONE") or "")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a folder
+        raise ConfigError(
+            f"TIMEZONE must be an IANA time zone such as UTC or Europe/Paris, not {name!r}"
+        ) from None
+
+
+def weekly_at(cfg: Any, name: str = "WEEKLY_REVIEW_AT") -> tuple[int, time]:
+    """A weekly setting such as "mon 07:00" as (weekday, Monday 0, time of day)."""
+    raw = str(cfg.get(name) or "")
+    parts = raw.strip().lower().split()
+    if len(parts) == 2 and (parts[0] in WEEKDAYS or parts[0] in WEEKDAY_NAMES):
+        found = CLOCK_TIME.fullmatch(parts[1])
+        if found:
+            weekday = WEEKDAYS.index(parts[0][:3])
+            return weekday, time(int(found[1]), int(found[2]))
+    raise ConfigError(
+        f"{name} must be a weekday and a 24-hour time such as 'mon 07:00', not {raw!r}"
+    )
+
+
+def check_schedule(cfg: Any) -> None:
+    """The worker's scheduler settings, checked in every environment: a typo would otherwise
+    surface only when the worker first computes a period."""
+    time_zone(cfg)
+    weekly_at(cfg)
+    days = cfg.get("PRUNE_AFTER_DAYS")
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        raise ConfigError(
+            f"PRUNE_AFTER_DAYS must be a whole number of days, at least 1, not {days!r}"
+        )
 
 
 def check_production(cfg: Any) -> None:

@@ -292,3 +292,38 @@ def test_0010_stores_addresses_in_their_canonical_spelling_on_postgres() -> None
         check_0010(PG_URL)
     finally:
         _drop_everything(PG_URL)
+
+
+def check_0011(url: str) -> None:
+    app = _app(url)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision="0010")
+            assert "scheduled_runs" not in _tables(app)
+            flask_migrate.upgrade()
+            run = {"task": "prune", "period": "2026-03-02", "worker": "w", "attempts": 1,
+                   "claimed_at": WHEN}  # fmt: skip
+            with db.engine.begin() as conn:
+                _insert(conn, "scheduled_runs", **run)
+            # The unique (task, period) key is the scheduler's claim.
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+                _insert(conn, "scheduled_runs", **{**run, "worker": "another"})
+            flask_migrate.downgrade(revision="0010")
+            assert "scheduled_runs" not in _tables(app)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_0011_adds_the_scheduler_claims_on_sqlite(tmp_path: Path) -> None:
+    check_0011(f"sqlite:///{tmp_path / 'scheduled.db'}")
+
+
+@pytest.mark.postgres
+def test_0011_adds_the_scheduler_claims_on_postgres() -> None:
+    assert PG_URL
+    _drop_everything(PG_URL)
+    try:
+        check_0011(PG_URL)
+    finally:
+        _drop_everything(PG_URL)

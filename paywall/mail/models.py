@@ -1,11 +1,12 @@
-"""The outbox and the job queue: rows written with the change that causes them."""
+"""The outbox and the job queue: rows written with the change that causes them; and the
+scheduler's claims on periodic runs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from paywall import clock
@@ -53,3 +54,27 @@ class Job(db.Model):  # type: ignore[name-defined,misc]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ScheduledRun(db.Model):  # type: ignore[name-defined,misc]
+    """One period of one periodic task (paywall.scheduler), claimed by the worker that runs it.
+
+    The unique (task, period) key is the claim: workers INSERT the row for the current period
+    and only the one whose INSERT made it runs the task, so each period runs once however many
+    workers tick at the same moment.
+    """
+
+    __tablename__ = "scheduled_runs"
+    __table_args__ = (UniqueConstraint("task", "period", name="uq_scheduled_runs_task_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(100))
+    # Which period: "2026-03-02T07:00Z" (an hour, UTC), "2026-03-02" (a day in TIMEZONE),
+    # "2026-W10" (the ISO week of a weekly period's start).
+    period: Mapped[str] = mapped_column(String(40))
+    worker: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(default=1)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why the last attempt failed; a later tick of the same period retries it after the lease.
+    error: Mapped[str | None] = mapped_column(Text)

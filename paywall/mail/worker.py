@@ -1,4 +1,5 @@
-"""The worker: runs queued jobs, then sends queued mail, retrying with backoff.
+"""The worker: runs periodic tasks (paywall/scheduler.py) and queued jobs, then sends queued
+mail, retrying with backoff.
 
 Each row is claimed with a guarded UPDATE (a lease in `locked_until`), so several workers can
 run side by side and none sends a mail twice. A mail is sent outside any transaction and marked
@@ -17,7 +18,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from paywall import clock
+import paywall.pruning  # noqa: F401 (registers its periodic task, as job modules do)
+from paywall import clock, scheduler
 from paywall.extensions import db
 from paywall.jobs import HANDLERS
 from paywall.mail import smtp
@@ -156,12 +158,22 @@ def drain(max_passes: int = 100) -> int:
     return total
 
 
-def run_forever() -> None:
-    """The `paywall worker` loop: work, then sleep a little when there was nothing to do."""
+def run_once() -> tuple[int, int]:
+    """`paywall worker --once`: the periodic tasks whose period has not run yet (they may queue
+    jobs), then everything due. Returns (periodic runs, successes)."""
+    ran = scheduler.Scheduler().run_due()
+    return ran, drain()
+
+
+def run_forever(periodic: scheduler.Scheduler | None = None) -> None:
+    """The `paywall worker` loop: periodic tasks when due (an in-memory check per tick), queued
+    work, then sleep a little when there was nothing to do."""
+    periodic = periodic or scheduler.Scheduler()
     poll = current_app.config["WORKER_POLL_SECONDS"]
-    log.info("worker started")
+    log.info("worker started, periodic tasks: %s", ", ".join(sorted(periodic.tasks)) or "none")
     while True:
+        ran = periodic.run_due()
         done, _ = run_pending()
-        if not done:
+        if not done and not ran:
             db.session.remove()
             time.sleep(poll)
