@@ -29,10 +29,10 @@ from flask import current_app
 from sqlalchemy import update
 
 from paywall import clock
-from paywall.billing.upsert import insert_missing
 from paywall.extensions import db
 from paywall.mail.models import ScheduledRun
 from paywall.settings import time_zone, weekly_at
+from paywall.upsert import insert_missing
 
 log = logging.getLogger(__name__)
 

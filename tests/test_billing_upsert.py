@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from paywall.billing import upsert
+from paywall import upsert
 from paywall.billing.models import Subscription, TrialClaim
 from paywall.extensions import db
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from paywall import access, clock
+from paywall import access, clock, upsert
 from paywall.accounts.models import User
 from paywall.accounts.service import refresh_access
-from paywall.billing import gateway, mails, plans, trials, upsert
+from paywall.billing import gateway, mails, plans, trials
 from paywall.billing.models import Invoice, Subscription
 from paywall.dbtypes import parse_id
 from paywall.extensions import db

@@ -14,10 +14,9 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from paywall import clock
+from paywall import clock, upsert
 from paywall.accounts.emails import canonical_address
 from paywall.accounts.models import User
-from paywall.billing import upsert
 from paywall.billing.models import TrialClaim
 from paywall.extensions import db
 

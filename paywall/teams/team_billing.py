@@ -9,9 +9,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from paywall import audit, clock
+from paywall import audit, clock, upsert
 from paywall.accounts.models import User
-from paywall.billing import gateway, sync, upsert
+from paywall.billing import gateway, sync
 from paywall.billing.models import Subscription
 from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError

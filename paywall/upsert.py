@@ -1,4 +1,6 @@
-"""Race-safe mirror rows: make a row if it is missing, then hold it until commit.
+"""Race-safe rows: make a row if it is missing, then hold it until commit.
+
+Used for Stripe mirror rows, trial claims and scheduler runs (one per task and period).
 
 Two requests often mirror the same Stripe object at once: the success page and a webhook in
 two gunicorn workers, or `invoice.created` and `invoice.finalized`. A look-up followed by an
