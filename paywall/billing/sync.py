@@ -36,7 +36,7 @@ def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
     and a webhook) take turns and the second reads what the first left: an older state never
     lands over a newer one, and a refused trial is ended (and its member told) once.
     A team's subscription row comes before its team row, which on_subscription_synced then
-    updates: seat changes lock in that order too (teams.team_billing.lock_subscription)."""
+    updates: seat changes lock in that order too (teams.team_billing.lock_for_seats)."""
     row = upsert.locked(Subscription, Subscription.stripe_subscription_id, stripe_subscription_id)
     sub = _retrieve_subscription(stripe_subscription_id)
     if row is None:

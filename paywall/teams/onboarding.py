@@ -183,7 +183,7 @@ def _start_invoicing(team: Team, email: str, attempt: str) -> None:
     )
     send_invoice(invoice)
     # The team row is held before the subscription row here, against the lock order
-    # (team_billing.lock_subscription), and safely: it is new and uncommitted, so a webhook
+    # (team_billing.lock_for_seats), and safely: it is new and uncommitted, so a webhook
     # about this subscription finds no team (on_subscription_synced returns) and never waits.
     team.stripe_subscription_id = sub.id
     sync.sync_subscription(sub.id)

@@ -90,10 +90,7 @@ def set_seats(team: Team, seats: int, actor: User) -> None:
     """Seats paid for, set by staff. More seats on a Stripe team are billed at once, prorated
     (as when a manager adds them); fewer are billed from the next renewal, with no refund now.
     Never fewer than the seats in use: remove members first."""
-    team_billing.lock_subscription(team)  # before the team changes: see there
-    # Then the team itself, read afresh: a colleague who joined since the page was read would
-    # otherwise be left without a seat (seats_used over seats, which the CHECK refuses).
-    db.session.refresh(team, with_for_update=True)
+    team_billing.lock_for_seats(team)  # before the team changes: see there
     if not team.seats_used <= seats <= MAX_SEATS or seats < 1:
         raise ValidationError(
             f"Between {max(team.seats_used, 1)} (seats in use) and 10,000.", field="seats"

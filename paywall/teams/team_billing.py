@@ -55,9 +55,9 @@ def on_subscription_synced(team_id: str | None, subscription: Subscription) -> N
     refresh_members(team)
 
 
-def lock_subscription(team: Team) -> Subscription | None:
-    """Before changing a Stripe team's seats: its subscription's mirror row, locked until
-    commit, and the team read again (a change that held the lock before may have moved it).
+def lock_for_seats(team: Team) -> Subscription | None:
+    """Before changing a team's seats: its subscription's mirror row (a Stripe team's), then the
+    team row, both locked until commit, the team read afresh. Returns the subscription row.
 
     One lock order for a team: the subscription row, then the team row, then its members'
     user rows. A sync takes them so (sync_subscription locks the row before it reads Stripe,
@@ -65,13 +65,15 @@ def lock_subscription(team: Team) -> Subscription | None:
     must lock the row before it touches the team too; otherwise the change holding the team and
     a webhook holding the subscription each wait for the other, and PostgreSQL aborts one of
     them with a deadlock error (the manager's request after Stripe had billed, or the webhook).
-    Two seat changes take turns here as well. (The sync could lock the team first instead, but
-    then every member's own subscription would pay a query to learn it is not a team's.)"""
-    if team.billing == "manual" or not team.stripe_subscription_id:
-        return None
-    row = upsert.locked(Subscription, Subscription.stripe_subscription_id,
-                        team.stripe_subscription_id)  # fmt: skip
-    db.session.refresh(team)
+    The team row locked and re-read means the seats in use are the ones that count: a colleague
+    joining meanwhile waits, so fewer seats never go below those in use (the CHECK would refuse
+    it), and two seat changes take turns. (The sync could lock the team first instead, but then
+    every member's own subscription would pay a query to learn it is not a team's.)"""
+    row = None
+    if team.billing != "manual" and team.stripe_subscription_id:
+        row = upsert.locked(Subscription, Subscription.stripe_subscription_id,
+                            team.stripe_subscription_id)  # fmt: skip
+    db.session.refresh(team, with_for_update=True)
     return row
 
 
@@ -104,7 +106,7 @@ def add_seats(team: Team, extra: int, actor: User) -> str:
     """More seats. Card and invoice teams: Stripe bills the rest of the year at once
     (`always_invoice`; an invoice team's prorated invoice is sent). Manual teams: staff are
     asked."""
-    subscription = lock_subscription(team)
+    subscription = lock_for_seats(team)
     if not 1 <= extra <= MAX_SEATS - team.seats:
         raise ValidationError("Add between 1 and 10,000 seats.", field="seats")
     if team.billing == "manual" or not team.stripe_subscription_id:
