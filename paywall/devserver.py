@@ -38,7 +38,7 @@ def _paywall(*args: str) -> list[str]:
     return [str(BIN / "paywall"), *args]
 
 
-def _is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     """Whether a server could listen on HOST:port now (SO_REUSEADDR, as werkzeug's does)."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -205,7 +205,7 @@ def _port_setting(name: str, default: int) -> int:
 def _site_port() -> int:
     """PORT (5000), which must be free: the site's address is printed and mailed in links."""
     port = _port_setting("PORT", 5000)
-    if not _is_free(port):
+    if not port_is_free(port):
         raise StartupError(
             f"port {port} on {HOST} is in use by another program "
             f"(choose another: make run PORT={port + 1})"
@@ -217,7 +217,7 @@ def _emulator_port() -> int:
     """STRIPE_PORT (12111) when free; otherwise any free port, said aloud. Something else on
     the usual port (another checkout's emulator) must never stand in for ours."""
     preferred = _port_setting("STRIPE_PORT", EMULATOR_PORT)
-    if _is_free(preferred):
+    if port_is_free(preferred):
         return preferred
     port = _any_free_port()
     print(

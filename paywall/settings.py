@@ -193,6 +193,12 @@ def check_schedule(cfg: Any) -> None:
         )
 
 
+def _looks_random(text: str, min_length: int) -> bool:
+    """Long enough, and not a run of a few characters ("xxxx…", "abcabc…"): what a generated
+    secret is and a typed placeholder is not."""
+    return len(text) >= min_length and len(set(text)) >= 10
+
+
 def check_production(cfg: Any) -> None:
     """Refuse to run production with settings that would be unsafe, naming the setting."""
     _check_secret_key(cfg)
@@ -210,7 +216,7 @@ def _check_secret_key(cfg: Any) -> None:
     secret = cfg.get("SECRET_KEY") or ""
     if not secret:
         raise ConfigError("SECRET_KEY is missing: set PAYWALL_SECRET_KEY to a random string")
-    if len(secret) < MIN_SECRET_LENGTH or secret.lower() in WEAK_SECRETS or len(set(secret)) < 10:
+    if not _looks_random(secret, MIN_SECRET_LENGTH) or secret.lower() in WEAK_SECRETS:
         raise ConfigError(
             f"SECRET_KEY is weak: use at least {MIN_SECRET_LENGTH} random characters "
             "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
@@ -247,7 +253,7 @@ def _check_webhook_secret(cfg: Any) -> None:
             "webhooks with it. Set the endpoint's signing secret from the Stripe dashboard"
         )
     random_part = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
-    if len(random_part) < MIN_WEBHOOK_SECRET_LENGTH or len(set(random_part)) < 10:
+    if not _looks_random(random_part, MIN_WEBHOOK_SECRET_LENGTH):
         raise ConfigError(
             f"STRIPE_WEBHOOK_SECRET is not one Stripe issued (whsec_ and at least "
             f"{MIN_WEBHOOK_SECRET_LENGTH} random characters): copy the endpoint's signing secret"
@@ -281,7 +287,7 @@ def _check_metrics(cfg: Any) -> None:
             "bearer token Prometheus sends), or PAYWALL_METRICS_PUBLIC=true when /metrics is "
             "closed off in front of the app"
         )
-    if len(token) < MIN_METRICS_TOKEN_LENGTH or len(set(token)) < 10:
+    if not _looks_random(token, MIN_METRICS_TOKEN_LENGTH):
         raise ConfigError(
             f"METRICS_TOKEN is weak: use at least {MIN_METRICS_TOKEN_LENGTH} random characters"
         )

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from paywall import devserver
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc to find what make run started"
 )
@@ -36,16 +38,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 @contextmanager
 def taken(port: int) -> Iterator[None]:
     """Another program on the port: it accepts connections and never answers. (When something
@@ -56,7 +48,7 @@ def taken(port: int) -> Iterator[None]:
         holder.bind((HOST, port))
         holder.listen()
     except OSError:
-        assert not port_is_free(port)
+        assert not devserver.port_is_free(port)
     try:
         yield
     finally:
@@ -146,7 +138,7 @@ class Run:
             time.sleep(0.1)
         left = [" ".join(cmdline(pid)) for pid, start in self.seen if alive((pid, start))]
         assert not left, f"still running after make run stopped: {left}"
-        assert [port for port in ports if not port_is_free(port)] == []
+        assert [port for port in ports if not devserver.port_is_free(port)] == []
 
     def kill_everything(self) -> None:
         """Clean-up when the test failed: no process of ours outlives it, whatever happened."""
