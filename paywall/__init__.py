@@ -51,6 +51,7 @@ def register_extensions(app: Flask) -> None:
     import paywall.content.models
     import paywall.content.registrations
     import paywall.members.imports
+    import paywall.newsletters.mailings
     import paywall.newsletters.models
     import paywall.newsletters.service
     import paywall.teams.models  # noqa: F401

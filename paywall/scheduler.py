@@ -59,6 +59,14 @@ def _at(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
+class Minutely:
+    """Minutes of UTC: for work that must follow a clock closely (a scheduled publish)."""
+
+    def window(self, now: datetime, config: Mapping[str, Any]) -> Window:
+        start = now.astimezone(UTC).replace(second=0, microsecond=0)
+        return Window(start.strftime("%Y-%m-%dT%H:%MZ"), start, start + timedelta(minutes=1))
+
+
 class Hourly:
     """Hours of UTC (every zone's hours start on a UTC hour, save a few half-hour zones)."""
 
@@ -98,6 +106,7 @@ class Weekly:
         return Window(f"{year}-W{week:02d}", _at(day, at, zone), _at(day + timedelta(7), at, zone))
 
 
+MINUTELY = Minutely()
 HOURLY = Hourly()
 DAILY = Daily()
 WEEKLY_REVIEW = Weekly("WEEKLY_REVIEW_AT")

@@ -101,10 +101,8 @@ def _attach_upload(form: ContentForm, item: ContentItem) -> None:
 @bp.post("/<int:item_id>/publish")
 def publish(item_id: int) -> Redirect:
     """Publish now (a scheduled item too)."""
-    item, now = _item(item_id), clock.now()
-    item.status = "published"
-    if item.published_at is None or item.published_at > now:
-        item.published_at = now
+    item = _item(item_id)
+    service.publish(item)
     audit.record(current_user, "content.published", item.slug, kind=item.kind)
     db.session.commit()
     return redirect(url_for("admin_content.index"), code=303)
@@ -113,7 +111,7 @@ def publish(item_id: int) -> Redirect:
 @bp.post("/<int:item_id>/unpublish")
 def unpublish(item_id: int) -> Redirect:
     item = _item(item_id)
-    item.status = "draft"
+    service.unpublish(item)
     audit.record(current_user, "content.unpublished", item.slug, kind=item.kind)
     db.session.commit()
     return redirect(url_for("admin_content.index"), code=303)

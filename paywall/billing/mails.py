@@ -8,7 +8,7 @@ from paywall.accounts.models import User
 from paywall.billing.models import Invoice, Subscription
 from paywall.billing.plans import day, money, plan
 from paywall.billing.trials import Refusal
-from paywall.mail.outbox import queue_mail
+from paywall.mail.outbox import absolute_url, queue_mail
 
 
 def _account() -> str:
@@ -24,6 +24,7 @@ def _trial_mail(user: User, row: Subscription, template: str, subject: str) -> N
         trial_end=day(row.trial_end),
         price=found.price_text if found else "",
         account=_account(),
+        industries=absolute_url("newsletters.account_industries"),
     )
 
 

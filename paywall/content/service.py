@@ -17,6 +17,7 @@ from paywall import clock
 from paywall.content import markdown
 from paywall.content.kinds import ACCESS_LEVELS, INDUSTRIES, KINDS, SCHEDULED_KINDS
 from paywall.content.models import Attachment, ContentItem
+from paywall.content.signals import item_changed
 from paywall.errors import NotFound, ValidationError
 from paywall.extensions import db
 
@@ -146,7 +147,24 @@ def save_item(fields: dict[str, Any], *, item: ContentItem | None = None) -> Con
         setattr(item, name, value)
     item.body_html = markdown.render(item.body_markdown)
     db.session.flush()
+    item_changed.send(item)
     return item
+
+
+def publish(item: ContentItem) -> None:
+    """Publish now (a scheduled item too)."""
+    now = clock.now()
+    item.status = "published"
+    if item.published_at is None or item.published_at > now:
+        item.published_at = now
+    db.session.flush()
+    item_changed.send(item)
+
+
+def unpublish(item: ContentItem) -> None:
+    item.status = "draft"
+    db.session.flush()
+    item_changed.send(item)
 
 
 def attach(item: ContentItem, filename: str, content_type: str, data: bytes) -> Attachment:

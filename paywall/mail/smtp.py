@@ -52,22 +52,104 @@ def _set(message: EmailMessage, name: str, value: Any) -> None:
 
 
 def send(mail_url: str, message: EmailMessage) -> None:
-    """Deliver one message; raises OSError or smtplib.SMTPException when it cannot."""
-    url = urlsplit(mail_url)
-    if url.scheme not in {"smtp", "smtps"} or not url.hostname:
-        raise ValueError("MAIL_URL must look like smtp://user:pass@host:port or smtps://…")
-    options = parse_qs(url.query)
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if url.scheme == "smtps":
-        client = smtplib.SMTP_SSL(
-            url.hostname, url.port or 465, timeout=TIMEOUT_SECONDS, context=context
-        )
-    else:
-        client = smtplib.SMTP(url.hostname, url.port or 25, timeout=TIMEOUT_SECONDS)
-    with client:
-        if url.scheme == "smtp" and options.get("starttls", ["false"])[0] in {"1", "true"}:
-            client.starttls(context=context)
-        if url.username:
-            client.login(unquote(url.username), unquote(url.password or ""))
-        client.send_message(message)
+    """Deliver one message on a connection of its own; raises OSError or
+    smtplib.SMTPException when it cannot."""
+    with Connection(mail_url) as connection:
+        connection.send_message(message)
+
+
+class Refused(Exception):
+    """The server refused this one message (the connection is still good): `permanent` for
+    a 5xx reply, which sending again will not change, else a 4xx to try again later. `for_
+    recipient` when it was the RCPT TO (the address) that was refused, not the message."""
+
+    def __init__(self, code: int, reply: str, *, for_recipient: bool) -> None:
+        super().__init__(f"{code} {reply}")
+        self.code, self.reply, self.for_recipient = code, reply, for_recipient
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+
+def _reply(raw: bytes | str) -> str:
+    return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))[:500]
+
+
+class Connection:
+    """One SMTP session for many messages (bulk sends and a worker's pass over the outbox).
+
+    Opened on the first send. A refusal of one message raises Refused and leaves the session
+    usable; a session the server dropped is opened again once before the error is raised.
+    """
+
+    def __init__(self, mail_url: str) -> None:
+        url = urlsplit(mail_url)
+        if url.scheme not in {"smtp", "smtps"} or not url.hostname:
+            raise ValueError("MAIL_URL must look like smtp://user:pass@host:port or smtps://…")
+        self.url = url
+        self.client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _open(self) -> smtplib.SMTP:
+        url, host = self.url, self.url.hostname or ""
+        options = parse_qs(url.query)
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if url.scheme == "smtps":
+            client = smtplib.SMTP_SSL(
+                host, url.port or 465, timeout=TIMEOUT_SECONDS, context=context
+            )
+        else:
+            client = smtplib.SMTP(host, url.port or 25, timeout=TIMEOUT_SECONDS)
+        try:
+            if url.scheme == "smtp" and options.get("starttls", ["false"])[0] in {"1", "true"}:
+                client.starttls(context=context)
+            if url.username:
+                client.login(unquote(url.username), unquote(url.password or ""))
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+    def send_message(self, message: EmailMessage) -> None:
+        self._with_retry(lambda client: client.send_message(message))
+
+    def send_raw(self, sender: str, recipient: str, data: bytes) -> None:
+        """A message already in wire form (paywall.mail.bulk), to one ASCII address."""
+        self._with_retry(lambda client: client.sendmail(sender, [recipient], data))
+
+    def _with_retry(self, send: Any) -> None:
+        for attempt in (1, 2):
+            if self.client is None:
+                self.client = self._open()
+            try:
+                send(self.client)
+                return
+            except smtplib.SMTPRecipientsRefused as error:
+                code, reply = next(iter(error.recipients.values()))
+                raise Refused(code, _reply(reply), for_recipient=True) from error
+            except smtplib.SMTPDataError as error:
+                raise Refused(
+                    error.smtp_code, _reply(error.smtp_error), for_recipient=False
+                ) from error
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                self.close()  # a server may drop an idle session: open a new one, once
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self.close()
+                raise

@@ -56,3 +56,21 @@ class IndustryPriority(db.Model):  # type: ignore[name-defined,misc]
     )
     industry: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column()
+
+
+class MailPreference(db.Model):  # type: ignore[name-defined,misc]
+    """How a member receives their industries by mail: each issue as it is published, the
+        weekly review, both or neither. No row means the defaults: all nine industries, the weekly
+    review only."""
+
+    __tablename__ = "industry_mail_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    each_issue: Mapped[bool] = mapped_column(default=False)
+    weekly_review: Mapped[bool] = mapped_column(default=True)
+    # Set once the member has saved their industries: from then on their priority rows are
+    # the whole answer, even none (without it, no rows means all nine, the default).
+    industries_chosen: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

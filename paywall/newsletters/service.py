@@ -1,4 +1,5 @@
-"""Free newsletters: double opt-in, one-click unsubscribe, sending an issue, exports.
+"""Free newsletters: double opt-in, one-click unsubscribe, exports (an issue is sent by
+paywall.newsletters.mailings).
 
 Asking to subscribe always gets the same answer; a worker job decides whether a confirmation
 mail is needed, so the answer never shows whether an address is already on a list.
@@ -137,44 +138,6 @@ def unsubscribe(token: str) -> Subscription:
     if found.status != "unsubscribed":
         found.status, found.unsubscribed_at = "unsubscribed", clock.now()
     return found
-
-
-def send_issue(slug: str, subject: str, text: str, html: str) -> int:
-    """Queue an issue to every confirmed subscriber, each with one-click unsubscribe headers
-    (RFC 8058). Returns how many mails were queued."""
-    check_lists([slug])
-    queued, last_id = 0, 0
-    while True:
-        batch = list(db.session.scalars(
-            select(Subscription)
-            .where(Subscription.list_slug == slug, Subscription.status == "confirmed",
-                   Subscription.id > last_id)
-            .order_by(Subscription.id).limit(BATCH)
-        ))  # fmt: skip
-        if not batch:
-            return queued
-        for subscription in batch:
-            _queue_issue(subscription, slug, subject, text, html)
-            queued += 1
-        last_id = batch[-1].id
-
-
-def _queue_issue(subscription: Subscription, slug: str, subject: str, text: str, html: str) -> None:
-    link = absolute_url("newsletters.unsubscribe", token=unsubscribe_token(subscription))
-    headers = {
-        "List-Unsubscribe": f"<{link}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-    queue_mail(
-        subscription.email,
-        "newsletter_issue",
-        subject=subject,
-        headers=headers,
-        text=text,
-        html=html,
-        unsubscribe=link,
-        newsletter=NEWSLETTERS[slug],
-    )
 
 
 def set_user_lists(user: User, lists: Iterable[str]) -> bool:

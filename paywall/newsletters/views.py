@@ -16,7 +16,7 @@ from paywall.accounts.service import reader_for
 from paywall.content.kinds import INDUSTRIES
 from paywall.errors import ValidationError
 from paywall.extensions import csrf, db
-from paywall.newsletters import industries, service
+from paywall.newsletters import industries, mailings, service
 from paywall.newsletters.lists import NEWSLETTERS
 
 bp = Blueprint("newsletters", __name__)
@@ -106,12 +106,14 @@ def account_industries() -> Page:
     chosen = request.form.getlist("industries")
     moving, _, industry = request.form.get("move", "").partition(":")
     try:
+        delivery = industries.check_delivery(request.form.get("delivery"))
         if moving:
             order = industries.move(
                 industries.check_order(request.form.getlist("order")), industry, moving
             )
-            return _industries_page([(s, s in chosen) for s in order], moved=True)
-        industries.save(current_user, chosen)
+            return _industries_page([(s, s in chosen) for s in order], moved=True,
+                                    delivery=delivery)  # fmt: skip
+        industries.save(current_user, chosen, delivery)
     except ValidationError as error:
         db.session.rollback()
         return _industries_page(industries.priorities(current_user), 400, error=error.message)
@@ -119,10 +121,35 @@ def account_industries() -> Page:
     return redirect(url_for("newsletters.account_industries", saved=1), code=303)
 
 
-def _industries_page(rows: list[tuple[str, bool]], status: int = 200, **extra: object) -> Page:
+def _industries_page(rows: list[tuple[str, bool]], status: int = 200,
+                     delivery: str | None = None, **extra: object) -> Page:  # fmt: skip
     page = render_template("newsletters/industries.html", rows=rows, industries=INDUSTRIES,
-                           form=FlaskForm(), **extra)  # fmt: skip
+                           form=FlaskForm(), deliveries=DELIVERY_LABELS,
+                           delivery=delivery or industries.delivery(current_user),
+                           **extra)  # fmt: skip
     return page, status
+
+
+DELIVERY_LABELS = {
+    "weekly": "The weekly review only",
+    "each": "Each issue as it is published",
+    "both": "Each issue and the weekly review",
+    "none": "No industry mail (read them on the site)",
+}
+
+
+@bp.route("/industry/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058: mail providers POST here with no form; the signed token is the credential
+def industry_unsubscribe(token: str) -> Page:
+    """One-click unsubscribe from one industry's mail, or from the weekly review."""
+    if request.method == "GET":
+        link = mailings.read_unsubscribe(token)
+        return render_template("newsletters/industry_unsubscribe.html", link=link,
+                               industries=INDUSTRIES)  # fmt: skip
+    _, link = mailings.unsubscribe(token)
+    db.session.commit()
+    return render_template("newsletters/industry_unsubscribed.html", link=link,
+                           industries=INDUSTRIES)  # fmt: skip
 
 
 @bp.get("/industry/weekly")

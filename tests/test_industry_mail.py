@@ -1,0 +1,232 @@
+"""Industry issues and the weekly review by mail, as a real SMTP server (aiosmtpd) receives
+them: who gets what, once, in whose order, with a one-click unsubscribe that works."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from sqlalchemy import func, select
+
+from paywall import clock
+from paywall.accounts.comp import end_comps
+from paywall.extensions import db
+from paywall.mail import bulk, worker
+from paywall.mail.models import Delivery, Mailing, Suppression
+from paywall.newsletters import industries, mailings
+from tests.helpers import make_item, make_member, make_user
+from tests.test_mail_smtp import Inbox, free_port
+
+SENTINEL = "SENTINEL-premium-body-7f3a"
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def app_config(smtp_port: int) -> dict[str, Any]:
+    return {"MAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "MAIL_MAX_ATTEMPTS": 3,
+            "BASE_URL": "https://news.example.com", "MAIL_RETRY_BASE_SECONDS": 60}  # fmt: skip
+
+
+class Refusing(Inbox):
+    """Refuses RCPT TO for some addresses, permanently (550) or for now (451)."""
+
+    def __init__(self, refuse: dict[str, int]) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.rcpt_attempts: list[str] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: Any) -> str:  # fmt: skip
+        self.rcpt_attempts.append(address)
+        code = self.refuse.get(address)
+        if code == 550:
+            return "550 5.1.1 No such mailbox"
+        if code == 451:
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(smtp_port: int) -> Iterator[Refusing]:
+    handler = Refusing({})
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    yield handler
+    controller.stop()
+
+
+def publish_issue(industry: str = "oil-gas", **fields: Any) -> Any:
+    """An industry issue published now (as `paywall content import` or Publish would)."""
+    return make_item(kind="industry_newsletter", industry=industry,
+                     body=f"The whole issue. {SENTINEL}",
+                     published_at=clock.now().isoformat(), **fields)  # fmt: skip
+
+
+def choose(user: Any, chosen: list[str], delivery: str) -> None:
+    industries.save(user, chosen, delivery)
+    db.session.commit()
+
+
+def test_a_published_issue_reaches_exactly_the_entitled_members_who_chose_it_once(
+    app: Flask, inbox: Refusing
+) -> None:
+    each = make_member(email="each@example.com")
+    choose(each, ["oil-gas", "banking"], "each")
+    both = make_member(email="both@example.com")
+    choose(both, ["banking", "oil-gas"], "both")
+    weekly_only = make_member(email="weekly@example.com")  # the default: the review only
+    other_industry = make_member(email="other@example.com")
+    choose(other_industry, ["banking"], "each")
+    free = make_user(email="free@example.com")
+    choose(free, ["oil-gas"], "each")
+    lapsed = make_member(email="lapsed@example.com")
+    choose(lapsed, ["oil-gas"], "each")
+    end_comps(lapsed, staff=None)
+    disabled = make_member(email="disabled@example.com")
+    choose(disabled, ["oil-gas"], "each")
+    disabled.disabled_at = clock.now()
+    db.session.commit()
+
+    item = publish_issue()
+    worker.drain()
+
+    assert sorted(inbox.recipients) == ["both@example.com", "each@example.com"]
+    for raw in inbox.raw:
+        assert SENTINEL.encode() in raw.replace(b"=\r\n", b"")
+    # Publishing again, or importing it again, mails no one again.
+    mailings.mail_issue(item)
+    make_item(kind="industry_newsletter", industry="oil-gas", slug=item.slug, title=item.title,
+              body=f"The whole issue. {SENTINEL}", published_at=item.published_at.isoformat())  # fmt: skip
+    db.session.commit()
+    worker.drain()
+    assert sorted(inbox.recipients) == ["both@example.com", "each@example.com"]
+    del weekly_only, free
+
+
+def test_the_one_click_unsubscribe_on_the_raw_bytes_stops_that_industry_only(
+    app: Flask, inbox: Refusing
+) -> None:
+    member = make_member(email="each@example.com")
+    choose(member, ["banking", "oil-gas", "green-energy"], "each")
+    publish_issue()
+    worker.drain()
+    (raw,) = inbox.raw
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii") + "\r\n"
+    assert "\r\nPrecedence: bulk\r\n" in head
+    assert re.search(r"\r\nList-Id: PRO Oil and gas <oil-gas\.news\.example\.com>\r\n", head)
+    assert "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
+    url = re.search(r"\r\nList-Unsubscribe: <(https://news\.example\.com/[^>]+)>\r\n", head)
+    assert url, head
+    client = app.test_client()
+    # RFC 8058: the provider POSTs the body below, with no cookie and no CSRF token.
+    response = client.post(url.group(1).removeprefix("https://news.example.com"),
+                           data={"List-Unsubscribe": "One-Click"})  # fmt: skip
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert [s for s, on in industries.priorities(member) if on] == ["banking", "green-energy"]
+    assert industries.delivery(member) == "each"
+    mailing = db.session.scalar(select(Mailing))
+    assert bulk.counts(mailing.id)["unsubscribed"] == 1
+    publish_issue()
+    worker.drain()
+    assert len(inbox.raw) == 1  # the next oil and gas issue does not come
+
+
+def test_a_5xx_recipient_is_suppressed_and_skipped_next_time_a_4xx_is_retried(
+    app: Flask, inbox: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("gone", "busy", "fine"):
+        choose(make_member(email=f"{name}@example.com"), ["oil-gas"], "each")
+    inbox.refuse = {"gone@example.com": 550, "busy@example.com": 451}
+    publish_issue()
+    worker.drain()
+    assert inbox.recipients == ["fine@example.com"]
+    assert db.session.get(Suppression, "gone@example.com") is not None
+    statuses = dict(db.session.execute(select(Delivery.email, Delivery.status)).all())
+    assert statuses == {"gone@example.com": "failed", "busy@example.com": "queued",
+                        "fine@example.com": "sent"}  # fmt: skip
+    # Later, the busy server takes it.
+    inbox.refuse = {"gone@example.com": 550}
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(hours=1))
+    worker.drain()
+    assert sorted(inbox.recipients) == ["busy@example.com", "fine@example.com"]
+    # The next issue skips the suppressed address without asking the server.
+    inbox.rcpt_attempts.clear()
+    publish_issue()
+    worker.drain()
+    assert "gone@example.com" not in inbox.rcpt_attempts
+    second = db.session.scalar(select(Mailing).order_by(Mailing.id.desc()).limit(1))
+    assert bulk.counts(second.id)["suppressed"] == 1
+
+
+def test_unpublishing_before_the_send_cancels_what_is_not_sent(app: Flask, inbox: Refusing) -> None:
+    from paywall.content import service
+
+    for n in range(3):
+        choose(make_member(email=f"m{n}@example.com"), ["oil-gas"], "each")
+    item = publish_issue()
+    worker.run_pending()  # one pass: the fan-out page runs, the send is queued
+    service.unpublish(item)
+    db.session.commit()
+    worker.drain()
+    assert inbox.recipients == []
+    mailing = db.session.scalar(select(Mailing))
+    assert mailing.status == "cancelled"
+    assert bulk.counts(mailing.id)["cancelled"] == 3
+
+
+def test_the_weekly_review_holds_the_weeks_issues_in_the_members_order(
+    app: Flask, inbox: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ordered = make_member(email="ordered@example.com")
+    choose(ordered, ["green-energy", "banking", "oil-gas"], "weekly")
+    make_member(email="default@example.com")  # all nine, standard order
+    nothing_new = make_member(email="nothing@example.com")
+    choose(nothing_new, ["real-estate"], "weekly")
+    each_only = make_member(email="each@example.com")
+    choose(each_only, ["oil-gas"], "each")
+    make_user(email="free@example.com")
+    old = clock.now() - timedelta(days=10)
+    make_item(kind="industry_newsletter", industry="oil-gas", title="Old oil",
+              published_at=old.isoformat())  # fmt: skip
+    for industry, title in [("oil-gas", "Oil this week"), ("banking", "Banks this week"),
+                            ("green-energy", "Green this week")]:  # fmt: skip
+        make_item(kind="industry_newsletter", industry=industry, title=title,
+                  body=f"Body of {title}", published_at=(clock.now() - timedelta(days=3)).isoformat())  # fmt: skip
+    worker.drain()
+    inbox.recipients.clear()
+    inbox.messages.clear()
+    inbox.raw.clear()
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["newsletters", "weekly-review", "--now"])
+    assert result.exit_code == 0, result.output
+    worker.drain()
+    again = runner.invoke(args=["newsletters", "weekly-review", "--now"])
+    assert again.exit_code == 0 and "Already sent" in again.output
+    worker.drain()
+
+    assert sorted(inbox.recipients) == ["default@example.com", "ordered@example.com"]
+    (mail,) = inbox.to("ordered@example.com")
+    text = mail.get_body(("plain",)).get_content()
+    positions = [text.index(t) for t in ("Green this week", "Banks this week", "Oil this week")]
+    assert positions == sorted(positions)
+    assert "Body of Green this week" in text  # the top one in full
+    assert "Body of Banks this week" not in text
+    assert "Old oil" not in text
+    (mail,) = inbox.to("default@example.com")
+    text = mail.get_body(("plain",)).get_content()
+    standard = [text.index(t) for t in ("Green this week", "Oil this week", "Banks this week")]
+    assert standard == sorted(standard)
+    assert db.session.scalar(select(func.count()).select_from(Mailing)) >= 1
