@@ -16,7 +16,7 @@ from paywall.accounts.models import EmailToken
 from paywall.extensions import db
 from paywall.mail import worker
 from paywall.mail.models import Job, OutboxMail, ScheduledRun
-from paywall.scheduler import DAILY, HOURLY, LEASE, WEEKLY_REVIEW, Entry, Scheduler
+from paywall.scheduler import DAILY, HOURLY, LEASE, MINUTELY, WEEKLY_REVIEW, Entry, Scheduler
 from paywall.settings import ConfigError
 
 THREADS = 4
@@ -81,6 +81,12 @@ def test_hourly_periods_are_utc_hours() -> None:
     assert window(HOURLY, utc(2026, 3, 2, 7, 59, 59)) == (
         "2026-03-02T07:00Z", utc(2026, 3, 2, 7), utc(2026, 3, 2, 8))  # fmt: skip
     assert window(HOURLY, utc(2026, 3, 2, 8))[0] == "2026-03-02T08:00Z"
+
+
+def test_minutely_periods_are_utc_minutes() -> None:
+    assert window(MINUTELY, utc(2026, 3, 2, 7, 59, 59)) == (
+        "2026-03-02T07:59Z", utc(2026, 3, 2, 7, 59), utc(2026, 3, 2, 8))  # fmt: skip
+    assert window(MINUTELY, utc(2026, 3, 2, 8))[0] == "2026-03-02T08:00Z"
 
 
 def test_daily_periods_are_days_in_the_time_zone() -> None:
