@@ -116,7 +116,8 @@ def _form_endpoints() -> list[str]:
     app = create_app({"ENV_NAME": "testing"})
     posts = {rule.endpoint for rule in routes(app, "POST")}
     searched = {"content.search", "admin_members.search", "admin_logs.events",
-                "admin_logs.audit_log", "admin_content.index"}  # fmt: skip
+                "admin_logs.audit_log", "admin_content.index",
+                "admin_newsletters.suppressions_page"}  # fmt: skip
     return sorted(posts | searched)
 
 
@@ -236,6 +237,8 @@ def test_the_walk_finds_the_forms_people_use(forms: dict[str, Form]) -> None:
         "teams.pitch": {"organization", "seats"},
         "accounts.signin": {"email", "password"},
         "content.search": {"q"},
+        "admin_newsletters.suppress": {"email", "reason"},
+        "admin_newsletters.suppressions_page": {"q"},
     }.items():
         assert endpoint in forms and names <= set(forms[endpoint].fields), (
             endpoint,

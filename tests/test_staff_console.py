@@ -18,7 +18,7 @@ from paywall.billing.models import StripeEvent, Subscription
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamInvite, TeamMember
 from tests.conftest import PG_URL
-from tests.helpers import csrf_token, make_user, sign_in
+from tests.helpers import csrf_token, make_item, make_user, sign_in
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # Both databases (where PostgreSQL is set): SQLite's integers are 64-bit, PostgreSQL's INTEGER
@@ -311,6 +311,7 @@ def test_every_admin_post_route_writes_the_audit_log(app, staff, outbox) -> None
     db.session.commit()
     seat = db.session.scalar(select(TeamMember.id))
     invite = db.session.scalar(select(TeamInvite.id))
+    issue = make_item(kind="industry_newsletter", published=False)  # id 1: the memo is 2
     soon = (clock.now() + timedelta(days=9)).date().isoformat()
     memo = {"kind": "memo", "slug": "m", "title": "M", "access": "premium", "teaser": "T",
             "body_markdown": "B", "action": "draft"}  # fmt: skip
@@ -319,9 +320,10 @@ def test_every_admin_post_route_writes_the_audit_log(app, staff, outbox) -> None
         "admin.comp": ("/admin/comp", {"email": "ana@example.com", "until": soon, "reason": "r"}),
         "admin.end_comp": ("/admin/comp/end", {"end-email": "ana@example.com"}),
         "admin_content.create": ("/admin/content/new", memo),
-        "admin_content.edit": ("/admin/content/1/edit", {**memo, "title": "N"}),
-        "admin_content.publish": ("/admin/content/1/publish", {}),
-        "admin_content.unpublish": ("/admin/content/1/unpublish", {}),
+        "admin_content.edit": ("/admin/content/2/edit", {**memo, "title": "N"}),
+        "admin_content.publish": ("/admin/content/2/publish", {}),
+        "admin_content.unpublish": ("/admin/content/2/unpublish", {}),
+        "admin_content.send_test": (f"/admin/content/{issue.id}/test", {}),
         "admin_logs.replay": ("/admin/events/evt_1/replay", {}),
         "admin_logs.replay_failed": ("/admin/events/replay-failed", {}),
         "admin_members.grant_comp": (m + "/comp", {"until": soon, "reason": "r"}),
@@ -350,7 +352,11 @@ def test_every_admin_post_route_writes_the_audit_log(app, staff, outbox) -> None
         "admin_teams.revoke_invite": (f"{t}/invites/{invite}/revoke", {}),
         "admin_teams.make_manager": (f"{t}/members/{seat}/manager", {}),
         "admin_teams.remove_member": (f"{t}/members/{seat}/remove", {}),
-    }
+        "admin_newsletters.suppress": ("/admin/newsletters/suppressions",
+                                       {"email": "gone@example.com", "reason": "r"}),
+        "admin_newsletters.unsuppress": ("/admin/newsletters/suppressions/remove",
+                                         {"email": "gone@example.com"}),
+    }  # fmt: skip
     posts = {r.endpoint for r in app.url_map.iter_rules()
              if r.rule.startswith("/admin") and "POST" in (r.methods or ())}  # fmt: skip
     assert posts == set(cases), posts ^ set(cases)

@@ -1,4 +1,5 @@
-"""Staff content screens: list, create, edit with preview, publish, schedule, view as."""
+"""Staff content screens: list, create, edit with preview, publish, schedule, view as; for
+industry issues, how their mailing went and a test send to oneself."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from paywall.content.models import ContentItem
 from paywall.content.reading import ItemView
 from paywall.errors import ValidationError
 from paywall.extensions import db
+from paywall.mail import suppressions
+from paywall.newsletters import mailings, reports
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin/content")
 
@@ -40,7 +43,8 @@ def index() -> str:
     if kind in KINDS:
         query = query.where(ContentItem.kind == kind)
     items = list(db.session.scalars(query))
-    return render_template("admin/content_list.html", items=items, kind=kind, now=clock.now())
+    return render_template("admin/content_list.html", items=items, kind=kind, now=clock.now(),
+                           mailings=reports.of_issues(items))  # fmt: skip
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -60,13 +64,12 @@ def _edit(item: ContentItem | None) -> Page:
             form.published_at.data = item.published_at.strftime("%Y-%m-%dT%H:%M")
         if item is not None and item.starts_at:
             form.starts_at.data = item.starts_at.strftime("%Y-%m-%dT%H:%M")
-        return render_template("admin/content_edit.html", form=form, item=item)
+        return _edit_page(form, item)
     action = request.form.get("action", "draft")
     if not form.validate():
-        return render_template("admin/content_edit.html", form=form, item=item), 400
+        return _edit_page(form, item, 400)
     if action == "preview":
-        preview = markdown.render(form.body_markdown.data or "")
-        return render_template("admin/content_edit.html", form=form, item=item, preview=preview)
+        return _edit_page(form, item, preview=markdown.render(form.body_markdown.data or ""))
     try:
         saved = service.save_item(
             form.fields_for_service("published" if action == "publish" else "draft"), item=item
@@ -77,9 +80,19 @@ def _edit(item: ContentItem | None) -> Page:
     except ValidationError as error:
         db.session.rollback()
         form.add_error(error)
-        return render_template("admin/content_edit.html", form=form, item=item), 400
+        return _edit_page(form, item, 400)
     db.session.commit()
     return redirect(url_for("admin_content.edit", item_id=saved.id, saved=action), code=303)
+
+
+def _edit_page(form: ContentForm, item: ContentItem | None, status: int = 200,
+               **extra: object) -> tuple[str, int]:  # fmt: skip
+    """The edit page; an industry issue's shows its mailing and the last test of it."""
+    if item is not None and item.kind == "industry_newsletter":
+        suppressed = suppressions.find(current_user.email) is not None
+        extra.update(mailing=reports.of_issue(item), last_test=reports.last_test(item),
+                     you_are_suppressed=suppressed)  # fmt: skip
+    return render_template("admin/content_edit.html", form=form, item=item, **extra), status
 
 
 def _attach_upload(form: ContentForm, item: ContentItem) -> None:
@@ -115,6 +128,20 @@ def unpublish(item_id: int) -> Redirect:
     audit.record(current_user, "content.unpublished", item.slug, kind=item.kind)
     db.session.commit()
     return redirect(url_for("admin_content.index"), code=303)
+
+
+@bp.post("/<int:item_id>/test")
+def send_test(item_id: int) -> Redirect:
+    """An industry issue as members would get it, marked [Test], to the staff member alone:
+    drafts and scheduled issues too, which is the point (a look before publishing)."""
+    item = _item(item_id)
+    if item.kind != "industry_newsletter":
+        abort(404)  # only industry issues are mailed; no page offers this for the rest
+    mailing = mailings.send_test(item, current_user)
+    audit.record(current_user, "content.test_sent", item.slug, kind=item.kind,
+                 to=current_user.email, mailing=mailing.key)  # fmt: skip
+    db.session.commit()
+    return redirect(url_for("admin_content.edit", item_id=item.id, notice="test-sent"), code=303)
 
 
 @bp.get("/<int:item_id>/view")

@@ -468,3 +468,24 @@ def counts(mailing_id: int) -> dict[str, int]:
                                    Delivery.unsubscribed_at.is_not(None))
     ) or 0)  # fmt: skip
     return result
+
+
+def counts_for(mailing_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """counts() of many mailings at once, for a page that lists them: one GROUP BY over the
+    (mailing_id, status) index for them all, whatever their number, not two queries each."""
+    ids = sorted(set(mailing_ids))
+    found = {i: {**dict.fromkeys(STATUSES, 0), "recipients": 0, "unsubscribed": 0} for i in ids}
+    if not ids:
+        return found
+    rows = db.session.execute(
+        select(Delivery.mailing_id, Delivery.status, func.count(),
+               func.count(Delivery.unsubscribed_at))
+        .where(Delivery.mailing_id.in_(ids))
+        .group_by(Delivery.mailing_id, Delivery.status)
+    )  # fmt: skip
+    for mailing_id, status, deliveries, unsubscribed in rows:
+        counts_of = found[mailing_id]
+        counts_of[status] = int(deliveries)
+        counts_of["recipients"] += int(deliveries)
+        counts_of["unsubscribed"] += int(unsubscribed)
+    return found

@@ -16,6 +16,8 @@ from paywall.accounts.service import reader_for
 from paywall.content.kinds import INDUSTRIES
 from paywall.errors import ValidationError
 from paywall.extensions import csrf, db
+from paywall.mail import suppressions
+from paywall.mail.models import Suppression
 from paywall.newsletters import industries, mailings, service
 from paywall.newsletters.lists import NEWSLETTERS
 
@@ -165,3 +167,19 @@ def weekly() -> str:
 def newsletter_lists_of(email: str) -> set[str]:
     """The lists an address is confirmed on (for the account page)."""
     return service.confirmed_lists(email)
+
+
+@bp.app_template_global()
+def mail_suppression_of(email: str) -> Suppression | None:
+    """Why bulk mail to an address is paused, if it is (for the account page)."""
+    return suppressions.find(email)
+
+
+@bp.post("/account/mail/resume")
+@login_required
+def resume_mail() -> Response:
+    """The member's mail server refused our mail once; they ask for it again."""
+    resumed = suppressions.resume_for_member(current_user)
+    db.session.commit()
+    notice = "mail-resumed" if resumed else "mail-not-paused"
+    return redirect(url_for("accounts.account", notice=notice) + "#newsletters", code=303)
