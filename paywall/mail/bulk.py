@@ -105,10 +105,12 @@ def start(key: str, kind: str, subject: str, **fields: Any) -> tuple[Mailing, bo
         raise KeyError(f"no audience for mailings of kind {kind!r}")
     values = {"key": key, "kind": kind, "subject": subject[:300], "status": "fanning",
               "cursor": 0, "created_at": clock.now(), **fields}  # fmt: skip
+    if values["status"] == "done":  # known to have no one to go to: recorded, not fanned out
+        values["fanned_at"] = values["created_at"]
     made = _insert_ignoring_duplicates(Mailing, ["key"], [values]) == 1
     mailing = db.session.scalar(select(Mailing).where(Mailing.key == key))
     assert mailing is not None
-    if made:
+    if made and mailing.status == "fanning":
         jobs.enqueue("bulk.fan_out", mailing_id=mailing.id)
     return mailing, made
 

@@ -406,8 +406,14 @@ def start_weekly_review(until: datetime, period: str) -> tuple[Mailing, bool]:
     )  # fmt: skip
     since = max(filter(None, (previous, until - WEEK)))
     subject = f"Your weekly industry review, {until:%d %B %Y}".replace(" 0", " ")
-    return bulk.start(f"weekly:{period}", "weekly_review", subject,
-                      covers_from=since, covers_until=until)  # fmt: skip
+    anything = db.session.scalar(
+        select(ContentItem.id).where(
+            ContentItem.kind == "industry_newsletter", ContentItem.status == "published",
+            ContentItem.published_at >= since, ContentItem.published_at < until,
+        ).limit(1)
+    )  # fmt: skip
+    return bulk.start(f"weekly:{period}", "weekly_review", subject, covers_from=since,
+                      covers_until=until, status="fanning" if anything else "done")  # fmt: skip
 
 
 @scheduler.every("weekly-review", period=scheduler.WEEKLY_REVIEW)
