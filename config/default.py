@@ -25,6 +25,15 @@ class Config:
     MAIL_RETRY_BASE_SECONDS = 30
     MAIL_MAX_ATTEMPTS = 8
     WORKER_POLL_SECONDS = 1.0
+    # A worker holds a job or a mail it has claimed this long; past it, another worker takes it
+    # again (the first one is taken to have died), so keep it longer than a job takes.
+    WORKER_LEASE_SECONDS = 300
+    # Bulk mail (paywall/mail/bulk.py): recipients per page, each page one job that one worker
+    # sends over one SMTP connection (smaller pages spread a mailing over more workers), and
+    # how long a claimed group of deliveries may take to send before another worker decides
+    # its sender died and fails them as "may have gone out" (never sending them again).
+    BULK_PAGE_SIZE = 1000
+    BULK_SENDING_LEASE_SECONDS = 600
     # The worker's scheduler (paywall/scheduler.py): days are days in TIMEZONE (an IANA name,
     # e.g. Europe/Paris), and the weekly review starts each week at WEEKLY_REVIEW_AT there
     # ("mon 07:00": a weekday, then a 24-hour time).

@@ -20,10 +20,9 @@ from tests.helpers import PASSWORD, make_user, post_form, sign_in
 
 # RFC 8058 one-click unsubscribe: mail providers POST with no form; the signed token is the
 # credential (tests/test_newsletters.py covers it). The Stripe webhook joins with billing.
-# RFC 8058 one-click unsubscribe (mail providers POST with no form) and Stripe's webhooks.
 CSRF_EXEMPT: set[str] = {
     "/newsletters/unsubscribe/x",
-    "/industry/unsubscribe/x",
+    "/industry/unsubscribe/x",  # tests/test_industry_mail.py
     "/webhooks/stripe",
 }
 

@@ -4,7 +4,7 @@ A mailing (an industry issue, a weekly review, a free list issue) belongs to an 
 registered by the domain that knows who receives it (`@audience("industry_issue")`, as jobs
 register handlers). The worker then does the rest, in jobs:
 
-- `bulk.fan_out` takes one page of recipients (FAN_OUT_PAGE, in key order after the mailing's
+- `bulk.fan_out` takes one page of recipients (BULK_PAGE_SIZE, in key order after the mailing's
   cursor), inserts a delivery row each (unique per mailing and address: INSERT … ON CONFLICT
   DO NOTHING), moves the cursor, and queues a `bulk.send` for that page and a `bulk.fan_out`
   for the next, all in one transaction. A crash anywhere loses that page's transaction, and
@@ -12,13 +12,16 @@ register handlers). The worker then does the rest, in jobs:
 - `bulk.send` sends the page's queued deliveries over one SMTP connection. It asks the
   audience again at send time (access and choices may have changed since the fan-out), skips
   suppressed addresses, and claims SEND_GROUP rows at a time (status `sending`, committed)
-  before sending them, marking them sent after. A row still `sending` once its lease has run
-  out belonged to a worker that died: it may or may not have gone out, and it is not sent
-  again, so each recipient gets a mailing at most once.
+  before sending them, marking them sent after. A row still `sending` once its lease
+  (BULK_SENDING_LEASE_SECONDS) has run out belonged to a worker that died: it may or may not
+  have gone out, and it is not sent again, so each recipient gets a mailing at most once. A
+  page's send that finds rows another worker holds comes back when their lease ends, to fail
+  them if that worker died, so the mailing still ends `done`.
 
-Replies: a 5xx to RCPT TO suppresses the address (paywall.mail.suppressions), a 5xx to the
+Replies: a 5xx to RCPT TO suppresses the address (the suppression list, below), a 5xx to the
 message fails that delivery, a 4xx retries it with the worker's backoff, and a connection that
-cannot be made fails the job, which the worker retries.
+cannot be made fails the job, which the worker retries. A session that breaks once the message
+is handed over, before the server's answer, fails that delivery (UNANSWERED): it may have gone.
 """
 
 from __future__ import annotations
@@ -41,16 +44,27 @@ from paywall.mail import smtp
 from paywall.mail.mime import Piece, Template
 from paywall.mail.models import Delivery, Mailing, OutboxMail, Suppression
 from paywall.mail.worker import backoff
+from paywall.upsert import locked
 
 log = logging.getLogger(__name__)
 
-FAN_OUT_PAGE = 1000
 SEND_GROUP = 10
-# How long a claimed group may take before another worker may decide its sender died.
-SENDING_LEASE = timedelta(minutes=10)
 DIED_MID_SEND = (
     "the worker stopped while sending this; it may have gone out, so it is not sent again"
 )
+UNANSWERED = (
+    "the mail server took the message but did not answer; it may have gone out, so it is not "
+    "sent again"
+)
+
+
+def _page_size() -> int:
+    return int(current_app.config["BULK_PAGE_SIZE"])
+
+
+def _sending_lease() -> timedelta:
+    """How long a claimed group may take before another worker may decide its sender died."""
+    return timedelta(seconds=float(current_app.config["BULK_SENDING_LEASE_SECONDS"]))
 
 
 @dataclass(frozen=True)
@@ -187,7 +201,7 @@ def fan_out(payload: dict[str, Any]) -> None:
     )
     if mailing is None or mailing.status != "fanning":
         return  # cancelled, or a retry of a page that already finished the fan-out
-    page = AUDIENCES[mailing.kind].recipients(mailing, mailing.cursor, FAN_OUT_PAGE)
+    page = AUDIENCES[mailing.kind].recipients(mailing, mailing.cursor, _page_size())
     if not page:
         mailing.status, mailing.fanned_at = "sending", clock.now()
         _finish_if_sent(mailing)
@@ -264,6 +278,7 @@ def send_page(payload: dict[str, Any]) -> None:
             after = rows[-1].id
             retry_at = _earliest(retry_at, _send_rows(mailing, rows, connection))
             db.session.refresh(mailing, ["status"])  # an unpublish cancels between pages
+    retry_at = _earliest(retry_at, _held_until(mailing.id, first, last))
     if retry_at is not None and mailing.status != "cancelled":
         again = jobs.enqueue("bulk.send", mailing_id=mailing.id, first=first, last=last)
         again.run_after = retry_at
@@ -281,9 +296,20 @@ def _queued(mailing_id: int, after: int, last: int) -> list[Row]:
         .where(Delivery.mailing_id == mailing_id, Delivery.id > after, Delivery.id <= last,
                Delivery.status == "queued")
         .order_by(Delivery.id)
-        .limit(FAN_OUT_PAGE)
+        .limit(_page_size())
     )  # fmt: skip
     return [Row(*values) for values in db.session.execute(query)]
+
+
+def _held_until(mailing_id: int, first: int, last: int) -> datetime | None:
+    """When the first lease ends among rows of this page another worker holds (`sending`):
+    one alive has sent them by then; the page's send, run again, fails those of one that died
+    (its job may come back before their lease is over, and nothing else would look again)."""
+    return db.session.scalar(
+        select(func.min(Delivery.next_attempt_at))
+        .where(Delivery.mailing_id == mailing_id, Delivery.id >= first, Delivery.id <= last,
+               Delivery.status == "sending")
+    )  # fmt: skip
 
 
 def _give_up_on_dead_senders(mailing_id: int, first: int, last: int) -> None:
@@ -341,7 +367,7 @@ def _claim(ids: list[int]) -> set[int]:
     claimed = db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.status == "queued")
-        .values(status="sending", next_attempt_at=clock.now() + SENDING_LEASE)
+        .values(status="sending", next_attempt_at=clock.now() + _sending_lease())
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
@@ -395,10 +421,19 @@ def _send_one(row: Row, piece: Piece, template: Template, connection: Any,
             suppress(row.email, "bounce", str(refused))
         outcome.failed(row, str(refused), retry=not refused.permanent)
         return
+    except smtp.Unanswered as error:
+        log.warning("delivery %s to %s: %s", row.id, row.email, error)
+        outcome.failed(row, UNANSWERED, retry=False)
+        return
     outcome.sent.append(row.id)
 
 
 def _finish_if_sent(mailing: Mailing) -> None:
+    # The row is locked and read afresh: the fan-out's last page and a page's send may end at
+    # the same moment, each seeing the other's work uncommitted (the send still reading
+    # `fanning`, the fan-out still counting the page's open rows). Taken in turn, the second
+    # to take it sees what the first committed.
+    locked(Mailing, Mailing.id, mailing.id)
     if mailing.status != "sending":
         return
     open_rows = db.session.scalar(

@@ -1,4 +1,4 @@
-"""Sending one outbox mail over SMTP, as MAIL_URL says."""
+"""Sending mail over SMTP, as MAIL_URL says: one session for many messages."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from paywall.mail.headers import FIELD_NAME, POLICY
 from paywall.mail.models import OutboxMail
 
 TIMEOUT_SECONDS = 20
+# "Service not available, closing transmission channel" (RFC 5321 4.2.3): the server ends the
+# session (Exim after smtp_accept_max_per_connection messages, a server shutting down). The
+# message was not taken, so it goes again on a new session.
+CLOSING = 421
 
 
 class Unbuildable(ValueError):
@@ -51,13 +55,6 @@ def _set(message: EmailMessage, name: str, value: Any) -> None:
         raise Unbuildable(f"{name} header: {error}") from error
 
 
-def send(mail_url: str, message: EmailMessage) -> None:
-    """Deliver one message on a connection of its own; raises OSError or
-    smtplib.SMTPException when it cannot."""
-    with Connection(mail_url) as connection:
-        connection.send_message(message)
-
-
 class Refused(Exception):
     """The server refused this one message (the connection is still good): `permanent` for
     a 5xx reply, which sending again will not change, else a 4xx to try again later. `for_
@@ -72,23 +69,63 @@ class Refused(Exception):
         return 500 <= self.code < 600
 
 
+class Unanswered(smtplib.SMTPServerDisconnected):
+    """The session broke after the message was handed over (the DATA command), before the
+    server answered: it may have taken the message or not, and sending it again may deliver
+    it twice. Bulk mail gives up on it (at most once); the outbox retries it, as for any
+    disconnection (at least once)."""
+
+
 def _reply(raw: bytes | str) -> str:
     return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))[:500]
+
+
+def _code(error: BaseException) -> int | None:
+    """The server's reply code in an smtplib error, when it carries one."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return int(error.smtp_code)
+    if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
+        return int(next(iter(error.recipients.values()))[0])
+    return None
+
+
+def _refusal(error: BaseException) -> Refused | None:
+    """The error as a refusal of this one message (the session stays usable), if it is one."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
+        code, reply = next(iter(error.recipients.values()))
+        return Refused(code, _reply(reply), for_recipient=True)
+    if isinstance(error, smtplib.SMTPDataError):
+        return Refused(error.smtp_code, _reply(error.smtp_error), for_recipient=False)
+    return None
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client, noting when a message starts to be handed over (DATA): after that,
+    a broken session may or may not have delivered it."""
+
+    handed_over = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.handed_over = True
+        return super().data(msg)
+
+
+class _ClientSSL(smtplib.SMTP_SSL, _Client):
+    pass
 
 
 class Connection:
     """One SMTP session for many messages (bulk sends and a worker's pass over the outbox).
 
     Opened on the first send. A refusal of one message raises Refused and leaves the session
-    usable; a session the server dropped is opened again once before the error is raised.
+    usable. A session the server dropped before the message was handed over (an idle session
+    closed, a 421) is opened again once and the message sent on it; one that broke after the
+    hand-over raises Unanswered.
     """
 
     def __init__(self, mail_url: str) -> None:
-        url = urlsplit(mail_url)
-        if url.scheme not in {"smtp", "smtps"} or not url.hostname:
-            raise ValueError("MAIL_URL must look like smtp://user:pass@host:port or smtps://…")
-        self.url = url
-        self.client: smtplib.SMTP | None = None
+        self.url = urlsplit(mail_url)
+        self.client: _Client | None = None
 
     def __enter__(self) -> Connection:
         return self
@@ -96,17 +133,18 @@ class Connection:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _Client:
+        # Checked here, on the first send: each mail that cannot go says why (as any failure).
         url, host = self.url, self.url.hostname or ""
+        if url.scheme not in {"smtp", "smtps"} or not host:
+            raise ValueError("MAIL_URL must look like smtp://user:pass@host:port or smtps://…")
         options = parse_qs(url.query)
         context = ssl.create_default_context()
-        client: smtplib.SMTP
+        client: _Client
         if url.scheme == "smtps":
-            client = smtplib.SMTP_SSL(
-                host, url.port or 465, timeout=TIMEOUT_SECONDS, context=context
-            )
+            client = _ClientSSL(host, url.port or 465, timeout=TIMEOUT_SECONDS, context=context)
         else:
-            client = smtplib.SMTP(host, url.port or 25, timeout=TIMEOUT_SECONDS)
+            client = _Client(host, url.port or 25, timeout=TIMEOUT_SECONDS)
         try:
             if url.scheme == "smtp" and options.get("starttls", ["false"])[0] in {"1", "true"}:
                 client.starttls(context=context)
@@ -136,20 +174,26 @@ class Connection:
         for attempt in (1, 2):
             if self.client is None:
                 self.client = self._open()
+            self.client.handed_over = False
             try:
                 send(self.client)
                 return
-            except smtplib.SMTPRecipientsRefused as error:
-                code, reply = next(iter(error.recipients.values()))
-                raise Refused(code, _reply(reply), for_recipient=True) from error
-            except smtplib.SMTPDataError as error:
-                raise Refused(
-                    error.smtp_code, _reply(error.smtp_error), for_recipient=False
-                ) from error
-            except (smtplib.SMTPServerDisconnected, ConnectionError):
-                self.close()  # a server may drop an idle session: open a new one, once
-                if attempt == 2:
+            except BaseException as error:
+                if not self._may_send_again(error) or attempt == 2:
                     raise
-            except BaseException:
-                self.close()
-                raise
+
+    def _may_send_again(self, error: BaseException) -> bool:
+        """Whether the message may go again on a new session; raises what the caller should
+        see instead of `error` (Refused, Unanswered), and closes a session that is gone."""
+        code = _code(error)
+        refused = _refusal(error)
+        if refused is not None and code != CLOSING:
+            raise refused from error  # the session is still good: the caller goes on with it
+        handed_over = self.client is not None and self.client.handed_over
+        self.close()
+        if code == CLOSING:
+            return True  # the server said it did not take the message
+        if handed_over and isinstance(error, Exception) and code is None:
+            raise Unanswered(f"no answer to the message: {error}") from error
+        # Before the hand-over: a server may drop an idle session, so open a new one, once.
+        return isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError)

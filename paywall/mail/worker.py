@@ -1,10 +1,14 @@
 """The worker: runs periodic tasks (paywall/scheduler.py) and queued jobs, then sends queued
 mail, retrying with backoff.
 
-Each row is claimed with a guarded UPDATE (a lease in `locked_until`), so several workers can
-run side by side and none sends a mail twice. A mail is sent outside any transaction and marked
-sent right after; a crash between the two can at worst send it again, never lose it. A mail
-that cannot even be built (a line break in its subject) is marked failed at once, with why.
+Each row is claimed with a guarded UPDATE (a lease in `locked_until`, WORKER_LEASE_SECONDS), so
+several workers can run side by side and none sends a mail twice. A mail is sent outside any
+transaction and marked sent right after; a crash between the two can at worst send it again,
+never lose it. One pass sends its mails over one SMTP connection, opened when the first is sent.
+A mail that cannot even be built (a line break in its subject) is marked failed at once, with
+why; so is one the server refuses for good (a 5xx), and a 5xx to its address (RCPT TO) also
+puts the address on the suppression list, which bulk mail skips. Transactional mail (sign-in
+links, receipts) still goes to suppressed addresses: people must be able to sign in.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from paywall.mail.models import Job, OutboxMail
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
 BATCH = 50
 
@@ -36,6 +39,10 @@ def backoff(attempts: int) -> timedelta:
     """How long to wait after the n-th failed attempt: doubling, capped at six hours."""
     base = current_app.config["MAIL_RETRY_BASE_SECONDS"]
     return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=float(current_app.config["WORKER_LEASE_SECONDS"]))
 
 
 def _claim(model: Any, due_column: Any, row_id: int, now: datetime) -> bool:
@@ -47,7 +54,7 @@ def _claim(model: Any, due_column: Any, row_id: int, now: datetime) -> bool:
             due_column <= now,
             or_(model.locked_until.is_(None), model.locked_until < now),
         )
-        .values(locked_until=now + LEASE)
+        .values(locked_until=now + _lease())
     )
     db.session.commit()
     return claimed.rowcount == 1  # type: ignore[attr-defined,no-any-return]
@@ -86,13 +93,10 @@ def run_job(job_id: int) -> bool:
         return False
 
 
-def send_mail(mail_id: int) -> bool:
-    """Send one claimed mail; True when the SMTP server accepted it."""
+def send_mail(mail_id: int, connection: smtp.Connection) -> bool:
+    """Send one claimed mail over the pass's connection; True when the server accepted it."""
     mail = db.session.get(OutboxMail, mail_id)
     assert mail is not None
-    mail_url = current_app.config.get("MAIL_URL")
-    if not mail_url:
-        return True  # no SMTP configured: mail stays in the outbox for /dev/mail
     try:
         message = smtp.build_message(mail, current_app.config["MAIL_FROM"])
     except smtp.Unbuildable as error:  # it would fail the same way every time
@@ -100,7 +104,10 @@ def send_mail(mail_id: int) -> bool:
         _record_failure(mail, "next_attempt_at", error, give_up=True)
         return False
     try:
-        smtp.send(mail_url, message)
+        connection.send_message(message)
+    except smtp.Refused as refused:
+        _refused(mail, refused)
+        return False
     except (OSError, ValueError, smtplib.SMTPException) as error:
         log.warning("mail %s to %s not sent: %s", mail_id, mail.to_address, error)
         _record_failure(mail, "next_attempt_at", error)
@@ -109,6 +116,18 @@ def send_mail(mail_id: int) -> bool:
     mail.attempts += 1
     db.session.commit()
     return True
+
+
+def _refused(mail: OutboxMail, refused: smtp.Refused) -> None:
+    """A 4xx is tried again later; a 5xx never will go, and one to the address (RCPT TO)
+    means the mailbox is not there: bulk mail stops going to it."""
+    log.warning("mail %s to %s refused: %s", mail.id, mail.to_address, refused)
+    if refused.permanent and refused.for_recipient:
+        # Here, not at the top: paywall.mail.bulk imports this module (backoff).
+        from paywall.mail import bulk
+
+        bulk.suppress(mail.to_address, "bounce", str(refused))
+    _record_failure(mail, "next_attempt_at", refused, give_up=refused.permanent)
 
 
 def _record_failure(row: Any, due_field: str, error: BaseException, give_up: bool = False) -> None:
@@ -134,15 +153,17 @@ def run_pending(skip: set[tuple[str, int]] | None = None) -> tuple[int, set[tupl
                 done += 1
             else:
                 failed.add(("job", job_id))
-    if current_app.config.get("MAIL_URL"):
+    mail_url = current_app.config.get("MAIL_URL")
+    if mail_url:  # else mail stays in the outbox, for /dev/mail
         now = clock.now()
         skip_mails = {i for kind, i in skip if kind == "mail"}
-        for mail_id in _due_ids(OutboxMail, OutboxMail.next_attempt_at, now, skip_mails):
-            if _claim(OutboxMail, OutboxMail.next_attempt_at, mail_id, now):
-                if send_mail(mail_id):
-                    done += 1
-                else:
-                    failed.add(("mail", mail_id))
+        with smtp.Connection(mail_url) as connection:  # connects on the first send
+            for mail_id in _due_ids(OutboxMail, OutboxMail.next_attempt_at, now, skip_mails):
+                if _claim(OutboxMail, OutboxMail.next_attempt_at, mail_id, now):
+                    if send_mail(mail_id, connection):
+                        done += 1
+                    else:
+                        failed.add(("mail", mail_id))
     return done, failed
 
 
