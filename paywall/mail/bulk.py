@@ -43,7 +43,7 @@ from paywall.extensions import db
 from paywall.mail import smtp
 from paywall.mail.mime import Piece, Template
 from paywall.mail.models import Delivery, Mailing, OutboxMail, Suppression
-from paywall.mail.worker import backoff
+from paywall.mail.retries import backoff
 from paywall.upsert import locked
 
 log = logging.getLogger(__name__)

@@ -26,19 +26,13 @@ import paywall.pruning  # noqa: F401 (registers its periodic task, as job module
 from paywall import clock, scheduler
 from paywall.extensions import db
 from paywall.jobs import HANDLERS
-from paywall.mail import smtp
+from paywall.mail import bulk, smtp
 from paywall.mail.models import Job, OutboxMail
+from paywall.mail.retries import backoff
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = timedelta(hours=6)
 BATCH = 50
-
-
-def backoff(attempts: int) -> timedelta:
-    """How long to wait after the n-th failed attempt: doubling, capped at six hours."""
-    base = current_app.config["MAIL_RETRY_BASE_SECONDS"]
-    return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
 def _lease() -> timedelta:
@@ -123,9 +117,6 @@ def _refused(mail: OutboxMail, refused: smtp.Refused) -> None:
     means the mailbox is not there: bulk mail stops going to it."""
     log.warning("mail %s to %s refused: %s", mail.id, mail.to_address, refused)
     if refused.permanent and refused.for_recipient:
-        # Here, not at the top: paywall.mail.bulk imports this module (backoff).
-        from paywall.mail import bulk
-
         bulk.suppress(mail.to_address, "bounce", str(refused))
     _record_failure(mail, "next_attempt_at", refused, give_up=refused.permanent)
 
