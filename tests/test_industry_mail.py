@@ -232,8 +232,6 @@ def test_the_weekly_review_holds_the_weeks_issues_in_the_members_order(
     assert db.session.scalar(select(func.count()).select_from(Mailing)) >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a delivery keeps the address of the fan-out, and "
-                   "the send re-asks access by user id only, so the old address still gets it")  # fmt: skip
 def test_a_member_who_changes_address_after_the_fan_out_is_not_mailed_at_the_old_one(
     app: Flask, inbox: Refusing
 ) -> None:

@@ -86,12 +86,17 @@ def _members(condition: ColumnElement[bool], after: int, limit: int) -> list[bul
 
 
 def _still(condition: ColumnElement[bool], rows: Sequence[bulk.Row]) -> set[int]:
-    """The user ids among rows that meet the condition and have access, now."""
+    """The user ids among rows that meet the condition and have access, now, at the address
+    their delivery was made for: a member who changed address since the fan-out is not mailed
+    at the old one, which may be someone else's by now."""
     ids = [row.user_id for row in rows if row.user_id is not None]
     if not ids:
         return set()
-    query = select(User.id).where(User.id.in_(ids), premium_now(clock.now()), condition)
-    return set(db.session.scalars(query))
+    query = select(User.id, User.email).where(User.id.in_(ids), premium_now(clock.now()),
+                                              condition)  # fmt: skip
+    current = {user_id: email for user_id, email in db.session.execute(query)}
+    return {row.user_id for row in rows
+            if row.user_id is not None and current.get(row.user_id) == row.email}  # fmt: skip
 
 
 def _test_recipient(mailing: Mailing, after: int) -> list[bulk.Recipient]:
