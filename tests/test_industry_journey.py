@@ -74,6 +74,8 @@ def seed_last_weeks_issues(site: LiveSite) -> None:
 
 def choose_industries(page: Any, site: LiveSite) -> None:
     """On /account/industries: keep three industries, pick `each`, move Banking up, save."""
+    from playwright.sync_api import expect  # as tests/browser.py: only where Chromium runs
+
     page.goto(f"{site.url}/account")
     page.get_by_role("link", name="Change your industry newsletters").click()
     page.wait_for_url(f"{site.url}/account/industries")
@@ -85,8 +87,8 @@ def choose_industries(page: Any, site: LiveSite) -> None:
     moved = page.locator("#moved").inner_text()
     assert moved == "Banking is now number 8 of 9. Save to keep it."
     # The keyboard focus is back on the arrow pressed; the delivery and the ticks are kept.
-    focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
-    assert focused == "Move Banking up"
+    # (autofocus is applied after the page has loaded: expect() waits for it)
+    expect(page.get_by_role("button", name="Move Banking up")).to_be_focused()
     assert page.get_by_label("Each issue as it is published").is_checked()
     assert page.get_by_label("Banking", exact=True).is_checked()
     assert not page.get_by_label("Capital markets", exact=True).is_checked()
