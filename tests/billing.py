@@ -129,7 +129,7 @@ class Shop:
             select(OutboxMail).where(OutboxMail.to_address == email).order_by(OutboxMail.id))])  # fmt: skip
 
 
-def _open_shop(database_url: str, monkeypatch: Any) -> Iterator[Shop]:
+def _open_shop(database_url: str, monkeypatch: Any, **settings: Any) -> Iterator[Shop]:
     from paywall.billing.catalog import sync_catalog
     from tests.conftest import build_app
 
@@ -137,7 +137,7 @@ def _open_shop(database_url: str, monkeypatch: Any) -> Iterator[Shop]:
     app = build_app(
         DATABASE_URL=database_url, STRIPE_SECRET_KEY=emulator.api_key,
         STRIPE_API_BASE=emulator.url, STRIPE_WEBHOOK_SECRET=DEFAULT_SECRET,
-        PAST_DUE_GRACE_DAYS=3,
+        PAST_DUE_GRACE_DAYS=3, **settings,
     )  # fmt: skip
     site = LiveSite(app)
     site.start()
@@ -155,6 +155,26 @@ def _open_shop(database_url: str, monkeypatch: Any) -> Iterator[Shop]:
 @pytest.fixture
 def shop(tmp_path: Path, monkeypatch: Any) -> Iterator[Shop]:
     yield from _open_shop(f"sqlite:///{tmp_path / 'shop.db'}", monkeypatch)
+
+
+@pytest.fixture
+def smtp_shop(tmp_path: Path, monkeypatch: Any) -> Iterator[tuple[Shop, Any]]:
+    """A shop whose mail goes to a real SMTP server (aiosmtpd) when `shop.site.drain()` runs
+    the worker: (shop, the server's Inbox, as in tests/test_mail_smtp.py)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.test_mail_smtp import Inbox, free_port
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    shops = _open_shop(f"sqlite:///{tmp_path / 'shop.db'}", monkeypatch,
+                       MAIL_URL=f"smtp://127.0.0.1:{port}")  # fmt: skip
+    try:
+        yield next(shops), inbox
+    finally:
+        shops.close()  # the shop's own teardown: emulator, site, engine
+        controller.stop()
 
 
 @pytest.fixture

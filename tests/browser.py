@@ -2,8 +2,9 @@
 
 `live_site` serves a testing app from a thread on 127.0.0.1 (a free port), backed by a SQLite
 file so the server's threads and the test share one database; `drain()` runs the worker once,
-as `paywall worker --once` would. `chromium` is Debian's Chromium driven by Playwright (the
-browser Playwright would download is not needed). Both stop when the test ends.
+as `paywall worker --once` would. A module overrides `live_site_config` to change the site's
+settings (MAIL_URL, to send to a real SMTP server). `chromium` is Debian's Chromium driven by
+Playwright (the browser Playwright would download is not needed). Both stop when the test ends.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class LiveSite:
         self._thread.join(timeout=10)
 
     def drain(self) -> int:
-        """Run every due job once (mail stays in the outbox: no MAIL_URL)."""
+        """Run every due job once; mail stays in the outbox for /dev/mail unless the module's
+        `live_site_config` sets MAIL_URL."""
         with self.app.app_context():
             done = worker.drain()
             db.session.remove()
@@ -65,10 +67,16 @@ class LiveSite:
 
 
 @pytest.fixture
-def live_site(tmp_path: Path) -> Iterator[LiveSite]:
+def live_site_config() -> dict[str, Any]:
+    """Override in a test module to change the live site's settings (MAIL_URL, say)."""
+    return {}
+
+
+@pytest.fixture
+def live_site(tmp_path: Path, live_site_config: dict[str, Any]) -> Iterator[LiveSite]:
     from tests.conftest import build_app
 
-    app = build_app(DATABASE_URL=f"sqlite:///{tmp_path / 'live.db'}")
+    app = build_app(DATABASE_URL=f"sqlite:///{tmp_path / 'live.db'}", **live_site_config)
     site = LiveSite(app)
     site.start()
     try:

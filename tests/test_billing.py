@@ -3,6 +3,7 @@ person, renewals, failed payments and grace, cancelling, and what the reader see
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import stripe
@@ -17,7 +18,8 @@ from tests.helpers import csrf_token, make_item
 SENTINEL = "Members-only sentence for the billing tests."
 
 
-def test_the_trial_journey(shop) -> None:  # type: ignore[no-untyped-def]
+def test_the_trial_journey(smtp_shop) -> None:  # type: ignore[no-untyped-def]
+    shop, inbox = smtp_shop
     memo = shop.site.run(lambda: make_item(kind="memo", body=SENTINEL).url_path())
     reader = shop.reader("trial@example.com")
     assert SENTINEL not in reader.get(memo).get_data(as_text=True)
@@ -31,6 +33,17 @@ def test_the_trial_journey(shop) -> None:  # type: ignore[no-untyped-def]
     assert f"Your trial ends on {trial_end}; then $300.00 a year." in account
     shop.settle()
     assert shop.mails_to("trial@example.com").count("Your free week of PRO has started") == 1
+    shop.site.drain()  # the worker sends it, to a real SMTP server
+    (welcome,) = [m for m in inbox.to("trial@example.com")
+                  if m["Subject"] == "Your free week of PRO has started"]  # fmt: skip
+    picker = f"{shop.site.url}/account/industries"
+    text = welcome.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "\nPick your industries\n" in text and f"\n{picker}\n" in text
+    html = welcome.get_body(("html",)).get_content()
+    assert re.search(rf'<a href="{re.escape(picker)}"[^>]*>Pick your industries</a>', html)
+    # The link opens the page for the new member.
+    page = reader.get(path(picker)).get_data(as_text=True)
+    assert "Industries you receive, first priority first" in page
     # A member who clicks again is sent to their account, never into a second subscription.
     again = shop.start_checkout(reader)
     assert again.status_code == 303 and again.headers["Location"].endswith("/account")

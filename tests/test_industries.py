@@ -102,3 +102,79 @@ def test_a_free_reader_gets_the_offer_and_no_premium_text(app) -> None:  # type:
     assert "It is part of PRO" in page and "Banking weekly" not in page
     assert "premium body" not in page
     assert app.test_client().get("/industry/weekly").status_code in (302, 303)
+
+
+def checked_delivery(page: str) -> list[str]:
+    return re.findall(r'name="delivery" value="([^"]+)"[^>]* checked', page)
+
+
+def test_the_page_groups_its_choices_under_legends_and_labels_every_control(app) -> None:  # type: ignore[no-untyped-def]
+    page = member_client(app).get("/account/industries").get_data(as_text=True)
+    legends = re.findall(r"<fieldset[^>]*>\s*<legend>([^<]+)</legend>", page)
+    assert legends == ["Industries you receive, first priority first",
+                       "How your industries reach you by mail"]  # fmt: skip
+    # Each box and radio sits inside its own label, which names it.
+    for slug, name in INDUSTRIES.items():
+        assert re.search(rf'<label class="check"><input type="checkbox" name="industries" '
+                         rf'value="{slug}"[^>]*> {re.escape(name)}</label>', page)  # fmt: skip
+    for value in ("each", "weekly", "both", "none"):
+        assert re.search(rf'<label class="check"><input type="radio" name="delivery" '
+                         rf'value="{value}"[^>]*> [A-Z]', page)  # fmt: skip
+    assert checked_delivery(page) == ["weekly"]  # the default
+    # The move buttons say what they move (an arrow alone says nothing to a screen reader).
+    assert (
+        'aria-label="Move Banking up"' in page and 'aria-label="Move Capital markets down"' in page
+    )
+
+
+def test_moving_keeps_the_chosen_delivery_and_says_where_the_industry_went(app) -> None:  # type: ignore[no-untyped-def]
+    client = member_client(app)
+    token = csrf_token(client, "/account/industries")
+    answer = client.post("/account/industries", data={
+        "csrf_token": token, "order": list(INDUSTRIES), "industries": ["banking", "oil-gas"],
+        "delivery": "both", "move": "up:banking",
+    })  # fmt: skip
+    page = answer.get_data(as_text=True)
+    assert checked_delivery(page) == ["both"]  # not the saved default (weekly)
+    assert "Banking is now number 8 of 9. Save to keep it." in page
+    # The focus goes back to the arrow pressed, so a keyboard user can press it again.
+    assert re.findall(r'value="(\w+:[\w-]+)"[^>]* autofocus', page) == ["up:banking"]
+    # At the top there is no up arrow any more: the focus goes to its down arrow.
+    order = shown_order(page)
+    top = client.post("/account/industries", data={
+        "csrf_token": token, "order": order, "move": f"up:{order[1]}", "delivery": "none",
+    }).get_data(as_text=True)  # fmt: skip
+    assert re.findall(r'value="(\w+:[\w-]+)"[^>]* autofocus', top) == [f"down:{order[1]}"]
+    assert checked_delivery(top) == ["none"]
+    # Still nothing saved.
+    assert checked_delivery(client.get("/account/industries").get_data(as_text=True)) == ["weekly"]
+
+
+def test_a_saved_page_says_what_was_saved_and_the_account_page_repeats_it(app) -> None:  # type: ignore[no-untyped-def]
+    client = member_client(app)
+    token = csrf_token(client, "/account/industries")
+    answer = client.post("/account/industries", data={
+        "csrf_token": token, "industries": ["oil-gas", "banking", "real-estate"],
+        "delivery": "each",
+    })  # fmt: skip
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    said = (
+        "Your industries, in this order: Oil and gas, Banking, Real estate. "
+        "By mail: each issue as it is published."
+    )
+    assert f"Your priorities are saved. {said}" in page
+    assert checked_delivery(page) == ["each"]
+    account = client.get("/account").get_data(as_text=True)
+    line = re.search(r'<p id="industry-newsletters">(.*?)</p>', account, re.S)
+    assert line and said in line.group(1)
+    assert 'href="/account/industries"' in line.group(1)
+    # Choosing none says so.
+    client.post("/account/industries", data={"csrf_token": token, "delivery": "none"})
+    account = client.get("/account").get_data(as_text=True)
+    assert "You receive no industry newsletters." in account
+
+
+def test_a_free_reader_sees_no_industry_line_on_the_account_page(app) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    sign_in(client, make_user().email)
+    assert 'id="industry-newsletters"' not in client.get("/account").get_data(as_text=True)

@@ -320,3 +320,48 @@ def test_the_weekly_review_waits_for_its_hour_unless_told_now(app: Flask, inbox:
     worker.drain()
     (mail,) = inbox.messages
     assert "Banks" in mail.get_body(("plain",)).get_content()
+
+
+def test_a_member_who_changes_address_after_the_fan_out_is_not_mailed_at_the_old_one(
+    app: Flask, inbox: Refusing
+) -> None:
+    member = make_member(email="old@corp.example")
+    choose(member, ["oil-gas"], "each")
+    publish_issue()
+    worker.run_pending()  # the fan-out: a delivery to old@corp.example, its send queued
+    member.email = "new@home.example"  # as confirming an email change does
+    db.session.commit()
+    make_user(email="old@corp.example")  # the old address is free: someone else takes it
+    worker.drain()
+    leaked = [raw for raw in inbox.raw if SENTINEL.encode() in raw.replace(b"=\r\n", b"")]
+    assert "old@corp.example" not in inbox.recipients and leaked == []
+
+
+def test_an_issue_unpublished_while_the_review_goes_out_is_not_in_the_rest_of_it(
+    app: Flask, inbox: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paywall.content import service
+
+    choose(make_member(email="first@example.com"), ["oil-gas", "banking"], "weekly")
+    choose(make_member(email="later@example.com"), ["oil-gas", "banking"], "weekly")
+    three_days_ago = (clock.now() - timedelta(days=3)).isoformat()
+    withdrawn = make_item(kind="industry_newsletter", industry="oil-gas", title="Withdrawn",
+                          body=f"Embargoed. {SENTINEL}", published_at=three_days_ago)  # fmt: skip
+    make_item(kind="industry_newsletter", industry="banking", title="Banks this week",
+              body="Body of Banks this week", published_at=three_days_ago)  # fmt: skip
+    inbox.refuse = {"later@example.com": 451}  # this one's server asks us to come back later
+    mailings.start_weekly_review(clock.now(), "2026-W49")
+    db.session.commit()
+    worker.drain()
+    assert inbox.recipients == ["first@example.com"]
+    service.unpublish(withdrawn)  # staff withdraw the issue before the retry
+    db.session.commit()
+    inbox.refuse = {}
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(hours=1))
+    worker.drain()
+    (later,) = inbox.raw_to("later@example.com")
+    # The rest of the review still comes, without the withdrawn issue: Banks now first, in full.
+    assert b"Body of Banks this week" in later.replace(b"=\r\n", b"")
+    assert b"Withdrawn" not in later
+    assert SENTINEL.encode() not in later.replace(b"=\r\n", b"")

@@ -86,12 +86,17 @@ def _members(condition: ColumnElement[bool], after: int, limit: int) -> list[bul
 
 
 def _still(condition: ColumnElement[bool], rows: Sequence[bulk.Row]) -> set[int]:
-    """The user ids among rows that meet the condition and have access, now."""
+    """The user ids among rows that meet the condition and have access, now, at the address
+    their delivery was made for: a member who changed address since the fan-out is not mailed
+    at the old one, which may be someone else's by now."""
     ids = [row.user_id for row in rows if row.user_id is not None]
     if not ids:
         return set()
-    query = select(User.id).where(User.id.in_(ids), premium_now(clock.now()), condition)
-    return set(db.session.scalars(query))
+    query = select(User.id, User.email).where(User.id.in_(ids), premium_now(clock.now()),
+                                              condition)  # fmt: skip
+    current = {user_id: email for user_id, email in db.session.execute(query)}
+    return {row.user_id for row in rows
+            if row.user_id is not None and current.get(row.user_id) == row.email}  # fmt: skip
 
 
 def _test_recipient(mailing: Mailing, after: int) -> list[bulk.Recipient]:
@@ -161,8 +166,10 @@ class Parts:
     marker: str = field(default_factory=lambda: MARK + secrets.token_hex(8))
     text: str = ""
     html: str = ""
-    # The weekly review: per industry, its issues as teasers and the first one in full.
+    # The weekly review: per industry, its issues as teasers and the first one in full;
+    # and the ids of the issues they hold.
     fragments: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
+    item_ids: set[int] = field(default_factory=set)
 
     def piece(self, text: str, html: str, link: str) -> Piece:
         return Piece(text.replace(self.marker, link), html.replace(self.marker, link), link)
@@ -334,10 +341,9 @@ class WeeklyReview:
         slugs = _weekly_industries(mailing)
         return _members(self.wants(slugs), after, limit) if slugs else []
 
-    def compose(self, mailing: Mailing) -> Parts:
-        issues = _week_issues(mailing)
-        parts = Parts(_prefixed(mailing, mailing.subject),
-                      _list_headers("PRO weekly review", "weekly-review"))  # fmt: skip
+    @staticmethod
+    def fill(parts: Parts, issues: dict[str, list[ContentItem]]) -> None:
+        parts.fragments, parts.item_ids = {}, {i.id for items in issues.values() for i in items}
         for slug, items in issues.items():
             context = {"items": items, "industry_name": INDUSTRIES.get(slug, slug),
                        "url_of": absolute_url_of}  # fmt: skip
@@ -347,6 +353,21 @@ class WeeklyReview:
                 render_template("mail/weekly_industry.txt", full=False, **context),
                 render_template("mail/weekly_industry.html", full=False, **context),
             )
+
+    def leave_out_withdrawn(self, mailing: Mailing, parts: Parts) -> None:
+        """An issue unpublished since the parts were built (they live as long as the worker
+        process) is left out of the rest of the review, as an unpublished issue's own
+        mailing stops; nothing is added, so the review stays the same for everyone else."""
+        issues = {slug: [i for i in items if i.id in parts.item_ids]
+                  for slug, items in _week_issues(mailing).items()}  # fmt: skip
+        kept = {slug: items for slug, items in issues.items() if items}
+        if {i.id for items in kept.values() for i in items} != parts.item_ids:
+            self.fill(parts, kept)
+
+    def compose(self, mailing: Mailing) -> Parts:
+        parts = Parts(_prefixed(mailing, mailing.subject),
+                      _list_headers("PRO weekly review", "weekly-review"))  # fmt: skip
+        self.fill(parts, _week_issues(mailing))
         context = {"subject": parts.subject, "unsubscribe": parts.marker,
                    "preferences": _preferences_url(), "body": BODY}  # fmt: skip
         parts.text = render_template("mail/weekly_review.txt", **context)
@@ -354,6 +375,7 @@ class WeeklyReview:
         return parts
 
     def pieces(self, mailing: Mailing, composed: Any, rows: Sequence[bulk.Row]) -> dict[int, Piece]:
+        self.leave_out_withdrawn(mailing, composed)
         if not composed.fragments:
             return {}
         ids = [row.user_id for row in rows if row.user_id is not None]

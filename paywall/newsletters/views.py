@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, g, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -12,6 +14,7 @@ from wtforms import SelectMultipleField
 from paywall import access
 from paywall.accounts import limits
 from paywall.accounts.forms import BaseForm, email_field
+from paywall.accounts.models import User
 from paywall.accounts.service import reader_for
 from paywall.content.kinds import INDUSTRIES
 from paywall.errors import ValidationError
@@ -104,17 +107,18 @@ def account_industries() -> Page:
     """Checked boxes arrive in the order shown, so `industries` alone is the saved order.
     The up/down buttons (no JavaScript needed) re-show the list reordered, saving nothing."""
     if request.method == "GET":
-        return _industries_page(industries.priorities(current_user))
+        return _industries_page(industries.priorities(current_user),
+                                saved=bool(request.args.get("saved")))  # fmt: skip
     chosen = request.form.getlist("industries")
-    moving, _, industry = request.form.get("move", "").partition(":")
+    direction, _, industry = request.form.get("move", "").partition(":")
     try:
         delivery = industries.check_delivery(request.form.get("delivery"))
-        if moving:
+        if direction:
             order = industries.move(
-                industries.check_order(request.form.getlist("order")), industry, moving
+                industries.check_order(request.form.getlist("order")), industry, direction
             )
-            return _industries_page([(s, s in chosen) for s in order], moved=True,
-                                    delivery=delivery)  # fmt: skip
+            return _industries_page([(s, s in chosen) for s in order], delivery=delivery,
+                                    moved=_moved(order, industry, direction))  # fmt: skip
         industries.save(current_user, chosen, delivery)
     except ValidationError as error:
         db.session.rollback()
@@ -132,12 +136,37 @@ def _industries_page(rows: list[tuple[str, bool]], status: int = 200,
     return page, status
 
 
+def _moved(order: list[str], industry: str, direction: str) -> dict[str, object]:
+    """What the move did, for the notice (a screen reader hears where it went) and to put
+    the keyboard focus back on the button that was pressed, after the page reloads."""
+    if industry not in order:
+        return {}
+    return {"slug": industry, "direction": direction, "place": order.index(industry) + 1,
+            "of": len(order)}  # fmt: skip
+
+
 DELIVERY_LABELS = {
     "weekly": "The weekly review only",
     "each": "Each issue as it is published",
     "both": "Each issue and the weekly review",
     "none": "No industry mail (read them on the site)",
 }
+
+
+@dataclass(frozen=True)
+class IndustrySummary:
+    """A member's industries (names, in their order) and how they reach them, in words."""
+
+    names: list[str]
+    delivery: str
+
+
+@bp.app_template_global()
+def industry_summary_of(user: User) -> IndustrySummary:
+    """What the member receives (for the account page and the saved notice)."""
+    label = DELIVERY_LABELS[industries.delivery(user)]
+    names = [INDUSTRIES[slug] for slug, receives in industries.priorities(user) if receives]
+    return IndustrySummary(names, label[:1].lower() + label[1:])
 
 
 @bp.route("/industry/unsubscribe/<token>", methods=["GET", "POST"])
