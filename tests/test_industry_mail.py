@@ -13,11 +13,12 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import func, select
 
-from paywall import clock
+from paywall import clock, jobs
 from paywall.accounts.comp import end_comps
 from paywall.extensions import db
 from paywall.mail import bulk, worker
 from paywall.mail.models import Delivery, Mailing, Suppression
+from paywall.mail.outbox import queue_mail
 from paywall.newsletters import industries, mailings
 from tests.helpers import make_item, make_member, make_user
 from tests.test_mail_smtp import Inbox, free_port
@@ -365,3 +366,28 @@ def test_an_issue_unpublished_while_the_review_goes_out_is_not_in_the_rest_of_it
     assert b"Body of Banks this week" in later.replace(b"=\r\n", b"")
     assert b"Withdrawn" not in later
     assert SENTINEL.encode() not in later.replace(b"=\r\n", b"")
+
+
+@jobs.job("tests.queue_a_signin_link")
+def _queue_a_signin_link(payload: dict[str, Any]) -> None:
+    """Stands for a request that queues a transactional mail while the worker is busy."""
+    queue_mail(payload["to"], "signin_link", subject="Your sign-in link",
+               link="https://news.example.com/signin/x", code="123456", minutes=15)  # fmt: skip
+
+
+def test_mail_queued_while_the_worker_is_busy_goes_before_the_next_bulk_page(
+    app: Flask, inbox: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        choose(make_member(email=f"m{n}@example.com"), ["oil-gas"], "each")
+    publish_issue()
+    # A job (with a lower id than the page's send) that queues a sign-in link, due next pass.
+    first = jobs.enqueue("tests.queue_a_signin_link", to="reader@example.com")
+    first.run_after = clock.now() + timedelta(seconds=1)
+    db.session.commit()
+    worker.run_pending()  # the fan-out: the page's send job is queued after it
+    later = clock.now() + timedelta(seconds=2)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    worker.run_pending()  # the link's job, then the page
+    order = [m["To"] for m in inbox.messages]
+    assert order == ["reader@example.com", "m0@example.com", "m1@example.com", "m2@example.com"]

@@ -133,10 +133,15 @@ def _record_failure(row: Any, due_field: str, error: BaseException, give_up: boo
 
 
 def run_pending(skip: set[tuple[str, int]] | None = None) -> tuple[int, set[tuple[str, int]]]:
-    """One pass: every due job, then every due mail. Returns (successes, rows that failed)."""
+    """One pass: due mail, then every due job, each followed by mail that became due meanwhile.
+    Returns (successes, rows that failed).
+
+    A job may take seconds (a page of a bulk mailing), and a reader waiting for a sign-in link
+    should not wait for a newsletter to go out: the outbox is looked at again after each job.
+    """
     skip = skip or set()
     failed: set[tuple[str, int]] = set()
-    done = 0
+    done = _send_due_mail(skip, failed)
     now = clock.now()
     for job_id in _due_ids(Job, Job.run_after, now, {i for kind, i in skip if kind == "job"}):
         if _claim(Job, Job.run_after, job_id, now):
@@ -144,18 +149,27 @@ def run_pending(skip: set[tuple[str, int]] | None = None) -> tuple[int, set[tupl
                 done += 1
             else:
                 failed.add(("job", job_id))
-    mail_url = current_app.config.get("MAIL_URL")
-    if mail_url:  # else mail stays in the outbox, for /dev/mail
-        now = clock.now()
-        skip_mails = {i for kind, i in skip if kind == "mail"}
-        with smtp.Connection(mail_url) as connection:  # connects on the first send
-            for mail_id in _due_ids(OutboxMail, OutboxMail.next_attempt_at, now, skip_mails):
-                if _claim(OutboxMail, OutboxMail.next_attempt_at, mail_id, now):
-                    if send_mail(mail_id, connection):
-                        done += 1
-                    else:
-                        failed.add(("mail", mail_id))
+            done += _send_due_mail(skip, failed)
     return done, failed
+
+
+def _send_due_mail(skip: set[tuple[str, int]], failed: set[tuple[str, int]]) -> int:
+    """Send the due outbox mail over one connection (opened only if there is any)."""
+    mail_url = current_app.config.get("MAIL_URL")
+    if not mail_url:  # mail stays in the outbox, for /dev/mail
+        return 0
+    sent, now = 0, clock.now()
+    skip_mails = {i for kind, i in skip if kind == "mail"} | {
+        i for kind, i in failed if kind == "mail"
+    }
+    with smtp.Connection(mail_url) as connection:  # connects on the first send
+        for mail_id in _due_ids(OutboxMail, OutboxMail.next_attempt_at, now, skip_mails):
+            if _claim(OutboxMail, OutboxMail.next_attempt_at, mail_id, now):
+                if send_mail(mail_id, connection):
+                    sent += 1
+                else:
+                    failed.add(("mail", mail_id))
+    return sent
 
 
 def drain(max_passes: int = 100) -> int:
