@@ -18,6 +18,7 @@ from paywall.accounts.comp import end_comps
 from paywall.extensions import db
 from paywall.mail import bulk, worker
 from paywall.mail.models import Delivery, Mailing, Suppression
+from paywall.newsletters.models import IndustryPriority
 from paywall.newsletters import industries, mailings
 from tests.helpers import make_item, make_member, make_user
 from tests.test_mail_smtp import Inbox, free_port
@@ -230,3 +231,32 @@ def test_the_weekly_review_holds_the_weeks_issues_in_the_members_order(
     standard = [text.index(t) for t in ("Green this week", "Oil this week", "Banks this week")]
     assert standard == sorted(standard)
     assert db.session.scalar(select(func.count()).select_from(Mailing)) >= 1
+
+
+def test_a_fan_out_in_many_small_pages_reaches_every_member_once_past_long_runs_of_others(
+    app: Flask, inbox: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two recipients, members looked at two ids at a time: a run of members who do
+    # not get the issue, longer than a span, must not end the fan-out early.
+    monkeypatch.setattr(bulk, "FAN_OUT_PAGE", 2)
+    monkeypatch.setattr(bulk, "SEND_GROUP", 2)
+    monkeypatch.setattr(mailings, "MEMBER_SPAN", 2)
+    wanted = []
+    for n in range(12):
+        if 2 <= n < 8:  # six in a row, after a full first page, who get no issue by mail
+            choose(make_member(email=f"other{n}@example.com"), ["banking"], "each")
+            continue
+        member = make_member(email=f"m{n}@example.com")
+        choose(member, ["banking", "oil-gas"], "both")
+        wanted.append(member.email)
+    before = make_member(email="before@example.com")  # saved before delivery choices existed
+    db.session.add(IndustryPriority(user_id=before.id, industry="oil-gas", position=0))
+    db.session.commit()
+
+    publish_issue()
+    worker.drain()
+
+    assert sorted(inbox.recipients) == sorted(wanted)
+    mailing = db.session.scalar(select(Mailing))
+    assert bulk.counts(mailing.id)["sent"] == len(wanted)
+    assert mailing.status == "done"
