@@ -18,8 +18,8 @@ from paywall.accounts.comp import end_comps
 from paywall.extensions import db
 from paywall.mail import bulk, worker
 from paywall.mail.models import Delivery, Mailing, Suppression
-from paywall.newsletters.models import IndustryPriority
 from paywall.newsletters import industries, mailings
+from paywall.newsletters.models import IndustryPriority
 from tests.helpers import make_item, make_member, make_user
 from tests.test_mail_smtp import Inbox, free_port
 
@@ -260,3 +260,28 @@ def test_a_fan_out_in_many_small_pages_reaches_every_member_once_past_long_runs_
     mailing = db.session.scalar(select(Mailing))
     assert bulk.counts(mailing.id)["sent"] == len(wanted)
     assert mailing.status == "done"
+
+
+def test_each_members_issue_goes_out_as_crlf_lines_of_76_characters_with_their_own_link(
+    app: Flask, inbox: Refusing
+) -> None:
+    for name in ("ann", "bob"):
+        choose(make_member(email=f"{name}@example.com"), ["oil-gas"], "each")
+    paragraph = " ".join(["a-paragraph-written-on-one-long-line"] * 40) + " (café — ok) " + SENTINEL
+    make_item(kind="industry_newsletter", industry="oil-gas", body=paragraph,
+              published_at=clock.now().isoformat())  # fmt: skip
+    worker.drain()
+
+    links = set()
+    for raw, message in zip(inbox.raw, inbox.messages, strict=True):
+        body = raw.split(b"\r\n\r\n", 1)[1]
+        assert b"\n" not in body.replace(b"\r\n", b"") and b"\r" not in body.replace(b"\r\n", b"")
+        assert max(len(line) for line in body.split(b"\r\n")) <= 76
+        link = re.search(r"<(https://[^>]+)>", message["List-Unsubscribe"]).group(1)
+        links.add(link)
+        for part in ("plain", "html"):
+            text = message.get_body((part,)).get_content()
+            assert paragraph.split(" (")[0] in text.replace("\n", " ")
+            assert "(café — ok)" in text and SENTINEL in text
+            assert link in text.replace("&amp;", "&")
+    assert len(links) == 2
