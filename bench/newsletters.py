@@ -18,7 +18,7 @@ five issues published earlier in the week. Then, --repeats times, alternating:
   the worker uses, to each member the issue goes to (`sendmail` per recipient, as ours does);
 - ours: a new oil-and-gas issue is published through the content service (which starts its
   mailing), and a fresh worker process runs `paywall.mail.worker.drain()`: the fan-out pages
-  and the sends, with the time of each kind of job and the process's peak RSS (ru_maxrss).
+  and the sends, with the time of each kind of job and the process's peak RSS (VmHWM).
 
 and last the weekly review (`start_weekly_review`) the same way. The SMTP server is aiosmtpd in
 a process of its own (its event loop would otherwise share a GIL with whoever sends), counting
@@ -34,7 +34,6 @@ import argparse
 import multiprocessing
 import os
 import random
-import resource
 import smtplib
 import statistics
 import sys
@@ -136,7 +135,9 @@ class Sink:
     def start(cls) -> Sink:
         port = free_port()
         ours, theirs = multiprocessing.get_context("spawn").Pipe()
-        process = multiprocessing.get_context("spawn").Process(target=serve, args=(port, theirs))
+        process = multiprocessing.get_context("spawn").Process(
+            target=serve, args=(port, theirs), daemon=True
+        )
         process.start()
         assert ours.poll(30) and ours.recv() == "ready", "the SMTP server did not start"
         return cls(port, ours, process)
@@ -165,10 +166,13 @@ def app_config(url: str, mail_url: str) -> dict[str, Any]:
             "MAIL_FROM": "PRO Desk <pro@news.example.com>"}  # fmt: skip
 
 
-def rss_mb() -> float:
-    """This process's resident memory now (Linux)."""
+def rss_mb(field: str) -> float:
+    """VmRSS (resident memory now) or VmHWM (its peak) of this process, in MB.
+
+    Not ru_maxrss: Linux carries it across exec, so a spawned worker would report the size of
+    the (large, seeded) parent it was forked from before exec."""
     with open("/proc/self/status") as status:
-        found = next(line for line in status if line.startswith("VmRSS:"))
+        found = next(line for line in status if line.startswith(field + ":"))
     return int(found.split()[1]) / 1024
 
 
@@ -194,14 +198,13 @@ def drain_in_worker(url: str, mail_url: str) -> dict[str, float]:
 
     worker.run_job = timed
     with app.app_context():
-        idle = rss_mb()
+        idle = rss_mb("VmRSS")
         start, cpu = time.perf_counter(), time.process_time()
         worker.drain(max_passes=1_000_000)
         total, cpu = time.perf_counter() - start, time.process_time() - cpu
         db.engine.dispose()
     return {"total": total, "cpu": cpu, "fan_out": spent["bulk.fan_out"],
-            "send": spent["bulk.send"], "idle_mb": idle,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+            "send": spent["bulk.send"], "idle_mb": idle, "peak_mb": rss_mb("VmHWM")}  # fmt: skip
 
 
 def _naming(name: str, handler: Callable[[dict[str, Any]], None],
