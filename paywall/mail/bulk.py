@@ -155,18 +155,19 @@ def resume(mailing: Mailing) -> bool:
 # --- fan-out -------------------------------------------------------------------------------
 
 
+def _insert_skipping_existing(model: Any, key: list[str]) -> Insert:
+    """INSERT … ON CONFLICT (key) DO NOTHING."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model.__table__).on_conflict_do_nothing(index_elements=key)
+    return sqlite.insert(model.__table__).on_conflict_do_nothing(index_elements=key)
+
+
 def _insert_ignoring_duplicates(model: Any, key: list[str], rows: list[dict[str, Any]]) -> int:
     """INSERT rows, skipping any whose `key` exists; how many were inserted."""
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    statement: Insert
-    if dialect == "postgresql":
-        statement = postgresql.insert(model.__table__).on_conflict_do_nothing(index_elements=key)
-    else:
-        statement = sqlite.insert(model.__table__).on_conflict_do_nothing(index_elements=key)
-    made = db.session.execute(statement.returning(model.__table__.c[key[0]]), rows)
-    return len(made.all())
+    statement = _insert_skipping_existing(model, key).returning(model.__table__.c[key[0]])
+    return len(db.session.execute(statement, rows).all())
 
 
 def _id_range(mailing_id: int, after_key: int = -1,
@@ -197,7 +198,10 @@ def fan_out(payload: dict[str, Any]) -> None:
     rows = [{"mailing_id": mailing.id, "recipient_key": r.key, "user_id": r.user_id,
              "email": r.email, "status": "queued", "attempts": 0, "next_attempt_at": now}
             for r in page]  # fmt: skip
-    _insert_ignoring_duplicates(Delivery, ["mailing_id", "email"], rows)
+    # No RETURNING, so an executemany of one small statement: with RETURNING, SQLAlchemy
+    # sends the page as one INSERT of 7,000 parameters, which psycopg parses anew every time
+    # (80 ms a page, three quarters of the fan-out on PostgreSQL).
+    db.session.execute(_insert_skipping_existing(Delivery, ["mailing_id", "email"]), rows)
     first, last = _id_range(mailing.id, mailing.cursor, page[-1].key)
     mailing.cursor = page[-1].key
     if first is not None:
