@@ -11,14 +11,16 @@ a temporary directory.
 For each database and each size (--small, then --members) it builds the schema, seeds the
 members by bulk insert (SQLAlchemy Core executemany on SQLite, COPY on PostgreSQL) with a mix
 of premium access (running, lapsed, never), delivery choices (each issue, weekly, both, none,
-or never saved) and industries (chosen in their own order, all nine by default, or none), and
-five issues published earlier in the week. Then, --repeats times, alternating:
+or never saved) and industries (chosen in their own order, all nine by default, none, or saved
+before delivery choices existed), and five issues published earlier in the week. Then,
+--repeats times, alternating:
 
 - the bare loop: one smtplib connection sends the issue's message, built once by the same code
   the worker uses, to each member the issue goes to (`sendmail` per recipient, as ours does);
 - ours: a new oil-and-gas issue is published through the content service (which starts its
   mailing), and a fresh worker process runs `paywall.mail.worker.drain()`: the fan-out pages
-  and the sends, with the time of each kind of job and the process's peak RSS (VmHWM).
+  and the sends, with the time of each kind of job, its CPU per mail (beside the bare loop's)
+  and the process's peak RSS (VmHWM).
 
 and last the weekly review (`start_weekly_review`) the same way. The SMTP server is aiosmtpd in
 a process of its own (its event loop would otherwise share a GIL with whoever sends), counting
