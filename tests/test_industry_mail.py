@@ -20,6 +20,7 @@ from paywall.mail import bulk, worker
 from paywall.mail.models import Delivery, Mailing, Suppression
 from paywall.mail.outbox import queue_mail
 from paywall.newsletters import industries, mailings
+from paywall.newsletters.models import IndustryPriority
 from tests.helpers import make_item, make_member, make_user
 from tests.test_mail_smtp import Inbox, free_port
 
@@ -391,3 +392,57 @@ def test_mail_queued_while_the_worker_is_busy_goes_before_the_next_bulk_page(
     worker.run_pending()  # the link's job, then the page
     order = [m["To"] for m in inbox.messages]
     assert order == ["reader@example.com", "m0@example.com", "m1@example.com", "m2@example.com"]
+
+
+def test_a_fan_out_in_many_small_pages_reaches_every_member_once_past_long_runs_of_others(
+    app: Flask, inbox: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two recipients, members looked at two ids at a time: a run of members who do
+    # not get the issue, longer than a span, must not end the fan-out early.
+    app.config["BULK_PAGE_SIZE"] = 2
+    monkeypatch.setattr(bulk, "SEND_GROUP", 2)
+    monkeypatch.setattr(mailings, "MEMBER_SPAN", 2)
+    wanted = []
+    for n in range(12):
+        if 2 <= n < 8:  # six in a row, after a full first page, who get no issue by mail
+            choose(make_member(email=f"other{n}@example.com"), ["banking"], "each")
+            continue
+        member = make_member(email=f"m{n}@example.com")
+        choose(member, ["banking", "oil-gas"], "both")
+        wanted.append(member.email)
+    before = make_member(email="before@example.com")  # saved before delivery choices existed
+    db.session.add(IndustryPriority(user_id=before.id, industry="oil-gas", position=0))
+    db.session.commit()
+
+    publish_issue()
+    worker.drain()
+
+    assert sorted(inbox.recipients) == sorted(wanted)
+    mailing = db.session.scalar(select(Mailing))
+    assert bulk.counts(mailing.id)["sent"] == len(wanted)
+    assert mailing.status == "done"
+
+
+def test_each_members_issue_goes_out_as_crlf_lines_of_76_characters_with_their_own_link(
+    app: Flask, inbox: Refusing
+) -> None:
+    for name in ("ann", "bob"):
+        choose(make_member(email=f"{name}@example.com"), ["oil-gas"], "each")
+    paragraph = " ".join(["a-paragraph-written-on-one-long-line"] * 40) + " (café — ok) " + SENTINEL
+    make_item(kind="industry_newsletter", industry="oil-gas", body=paragraph,
+              published_at=clock.now().isoformat())  # fmt: skip
+    worker.drain()
+
+    links = set()
+    for raw, message in zip(inbox.raw, inbox.messages, strict=True):
+        body = raw.split(b"\r\n\r\n", 1)[1]
+        assert b"\n" not in body.replace(b"\r\n", b"") and b"\r" not in body.replace(b"\r\n", b"")
+        assert max(len(line) for line in body.split(b"\r\n")) <= 76
+        link = re.search(r"<(https://[^>]+)>", message["List-Unsubscribe"]).group(1)
+        links.add(link)
+        for part in ("plain", "html"):
+            text = message.get_body((part,)).get_content()
+            assert paragraph.split(" (")[0] in text.replace("\n", " ")
+            assert "(café — ok)" in text and SENTINEL in text
+            assert link in text.replace("&amp;", "&")
+    assert len(links) == 2

@@ -11,6 +11,7 @@ objects per recipient.
 from __future__ import annotations
 
 import binascii
+import functools
 import secrets
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -35,9 +36,21 @@ def _crlf(text: str) -> str:
 
 
 def _qp(text: str) -> bytes:
-    # Lines of at most 76 characters, '=' soft breaks, CRLF kept as the hard line breaks.
-    encoded = binascii.b2a_qp(_crlf(text).encode("utf-8"), istext=True)
-    return encoded if encoded.endswith(b"\r\n") else encoded + b"\r\n"
+    """Quoted-printable, line by line: lines of at most 76 characters, '=' soft breaks, CRLF
+    as the hard line breaks, and a CRLF at the end."""
+    lines = _crlf(text).split(CRLF)
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()  # the text ended with a line break
+    return b"".join(_qp_line(line) for line in lines)
+
+
+# Every recipient of a mailing gets the same lines but the one or two holding their own link,
+# so each line is encoded once (encoding the whole body for each recipient was a third of the
+# sender's CPU). A line's encoding does not depend on its neighbours. Given the line with its
+# CRLF, b2a_qp also writes its soft breaks as CRLF (given no line break at all, it writes "=\n").
+@functools.lru_cache(maxsize=2048)
+def _qp_line(line: str) -> bytes:
+    return binascii.b2a_qp((line + CRLF).encode("utf-8"), istext=True)
 
 
 class Template:
