@@ -14,6 +14,7 @@ from paywall.accounts.service import find_user, refresh_access
 from paywall.content.importer import import_paths
 from paywall.errors import PaywallError
 from paywall.extensions import db
+from paywall.newsletters import industries
 
 DEMO_ACCOUNTS = [
     # (email, password, name, role, what it shows); names so staff search finds them by name
@@ -46,6 +47,9 @@ def seed() -> list[str]:
     member = find_user(COMP_MEMBER)
     if member is not None and not running_comps(member):
         grant_comp(COMP_MEMBER, until=None, reason="demo member", staff=None)
+    if member is not None and industries.delivery(member) == industries.DEFAULT_DELIVERY:
+        # So an industry issue staff publish shows at /dev/mail at once, not only in the review.
+        industries.set_delivery(member, "both")
     report = import_paths([str(CONTENT)])
     if report.problems:
         raise PaywallError("demo content has problems: " + "; ".join(report.problems))
