@@ -304,3 +304,31 @@ def test_clocks(client: stripe.StripeClient, tag: str) -> None:
     assert clock.frozen_time == start + 8 * 86400
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
     client.v1.test_helpers.test_clocks.delete(clock.id)
+
+
+@check
+def payment_needing_authentication(client: stripe.StripeClient, tag: str) -> None:
+    """A trial's end charged to a card whose bank always wants 3-D Secure: the invoice stays
+    open with its PaymentIntent in requires_action, and the subscription is past_due."""
+    start = int(time.time())
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": start, "name": tag})
+    price = make_price(client, tag)
+    customer = make_customer(client, tag, card="pm_card_authenticationRequired",
+                             test_clock=clock.id)  # fmt: skip
+    sub = client.v1.subscriptions.create({
+        "customer": customer.id, "items": [{"price": price.id}], "trial_period_days": 7,
+    })  # fmt: skip
+    client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": start + 8 * 86400})
+    for _ in range(60):  # Stripe advances asynchronously; the emulator at once
+        if client.v1.test_helpers.test_clocks.retrieve(clock.id).status == "ready":
+            break
+        time.sleep(1)
+    waiting = client.v1.subscriptions.retrieve(sub.id)
+    assert waiting.status == "past_due"
+    invoice = client.v1.invoices.retrieve(
+        str(waiting.latest_invoice), {"expand": ["payments.data.payment.payment_intent"]}
+    )
+    assert invoice.status == "open" and invoice.payments
+    intent = invoice.payments.data[0].payment.payment_intent
+    assert isinstance(intent, stripe.PaymentIntent) and intent.status == "requires_action"
+    client.v1.test_helpers.test_clocks.delete(clock.id)

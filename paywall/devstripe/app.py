@@ -11,7 +11,15 @@ from urllib.parse import parse_qsl
 
 from flask import Flask, Response, request
 
-from paywall.devstripe import api, api_billing, api_checkout, billing, checkout  # noqa: F401
+from paywall.devstripe import (  # noqa: F401 (the api_* modules register their routes)
+    api,
+    api_billing,
+    api_checkout,
+    api_payments,
+    billing,
+    checkout,
+    payment_intents,
+)
 from paywall.devstripe.errors import AuthenticationError, InvalidRequest, StripeError
 from paywall.devstripe.params import Params, check, decode
 from paywall.devstripe.store import API_VERSION, Store, public
@@ -29,9 +37,11 @@ def create_app(store: Store, deliverer: Deliverer | None = None) -> Flask:
             _endpoint(store, handler, spec),
             methods=[method],
         )
+    from paywall.devstripe.authentication import bp as authentication
     from paywall.devstripe.hosted import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(authentication)
 
     @app.post("/_emulator/clock/advance")
     def advance_clock() -> Response:
@@ -165,6 +175,8 @@ def _expand(store: Store, node: Any, parts: list[str], path: str, stored: Any) -
             "has_more": False,
             "url": f"/v1/checkout/sessions/{node['id']}/line_items",
         }
+    elif name == "payments" and node.get("object") == "invoice":  # included on request only
+        node["payments"] = payment_intents.payments_list(store, store.objects[node["id"]])
     elif name not in node:
         raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
     value = node[name]

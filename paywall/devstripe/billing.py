@@ -17,7 +17,7 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
-from paywall.devstripe import cards
+from paywall.devstripe import cards, payment_intents
 from paywall.devstripe.errors import InvalidRequest
 from paywall.devstripe.store import Store, public
 
@@ -98,7 +98,9 @@ def create_subscription(
     default_payment_method: str | None = None,
     cancel_at_period_end: bool = False,
     description: str | None = None,
+    authenticated: bool = False,
 ) -> dict[str, Any]:
+    """`authenticated`: the cardholder has just passed 3-D Secure for the first charge."""
     if not lines:
         raise InvalidRequest("Missing required param: items.", param="items")
     if collection_method == "send_invoice" and days_until_due is None:
@@ -151,7 +153,11 @@ def create_subscription(
         store.emit("invoice.created", invoice)  # a draft, finalized about an hour later
         return sub
     finalize(store, invoice, emit_event=False)
-    declined = cards.charge(store, payment_method_of(store, sub, invoice)) if amount else None
+    declined = None
+    if amount:
+        method = payment_method_of(store, sub, invoice)
+        declined = cards.charge(store, method, authenticated=authenticated)
+        payment_intents.record_attempt(store, invoice, method, declined)
     if declined:
         sub["status"] = "incomplete"  # Stripe's default payment_behavior: allow_incomplete
     store.emit("customer.subscription.created", sub)
@@ -160,6 +166,8 @@ def create_subscription(
     if declined:
         invoice.update(attempt_count=1, attempted=True)
         store.emit("invoice.payment_failed", invoice)
+        if declined == cards.AUTHENTICATION_REQUIRED:
+            store.emit("invoice.payment_action_required", invoice)
     else:
         invoice.update(attempt_count=1 if amount else 0, attempted=bool(amount))
         mark_paid(store, invoice)
@@ -471,6 +479,8 @@ def mark_paid(store: Store, invoice: dict[str, Any], *, out_of_band: bool = Fals
         paid_out_of_band=out_of_band,
     )
     invoice["status_transitions"]["paid_at"] = now
+    if not out_of_band:
+        payment_intents.settle(store, invoice)
     store.emit("invoice.paid", invoice)
     if not out_of_band and invoice["amount_due"] > 0:
         store.emit("invoice.payment_succeeded", invoice)
@@ -480,18 +490,28 @@ def mark_paid(store: Store, invoice: dict[str, Any], *, out_of_band: bool = Fals
 
 
 def attempt(
-    store: Store, invoice: dict[str, Any], *, automatic: bool, payment_method: str | None = None
+    store: Store,
+    invoice: dict[str, Any],
+    *,
+    automatic: bool,
+    payment_method: str | None = None,
+    authenticated: bool = False,
 ) -> str | None:
     """Charge an open invoice; returns the decline code when the charge fails. Automatic
-    attempts schedule Stripe's retries, and cancel the subscription after the last one."""
+    attempts schedule Stripe's retries, and cancel the subscription after the last one.
+    `authenticated`: the cardholder has just passed 3-D Secure (on the hosted invoice page)."""
     sub = store.objects.get(invoice.get("_subscription") or "")
     method = payment_method or (payment_method_of(store, sub, invoice) if sub else None)
     invoice["attempt_count"] += 1
     invoice["attempted"] = True
-    decline_code = cards.charge(store, method)
+    decline_code = cards.charge(store, method, authenticated=authenticated)
+    payment_intents.record_attempt(store, invoice, method, decline_code)
     if decline_code is None:
         mark_paid(store, invoice)
         return None
+    if decline_code == cards.AUTHENTICATION_REQUIRED:
+        await_authentication(store, invoice, sub, automatic=automatic)
+        return decline_code
     now = store.now_for(invoice)
     if automatic:
         first = invoice["_first_failure"] = invoice["_first_failure"] or now
@@ -510,12 +530,32 @@ def attempt(
     return decline_code
 
 
+def await_authentication(
+    store: Store, invoice: dict[str, Any], sub: dict[str, Any] | None, *, automatic: bool
+) -> None:
+    """The bank wants the cardholder to authenticate (3-D Secure) a charge made without them.
+    Stripe does not retry such a payment: it sends `invoice.payment_action_required` (with
+    `invoice.payment_failed`) and waits for the customer to confirm it on the hosted invoice
+    page (https://support.stripe.com/questions/subscription-retries-for-failed-3d-secure-
+    authorizations). Unconfirmed when the retries would have ended, the subscription ends as
+    a failed payment's would (the emulator's stand-in for that Billing setting)."""
+    invoice["next_payment_attempt"] = None
+    if automatic:
+        first = invoice["_first_failure"] = invoice["_first_failure"] or store.now_for(invoice)
+        invoice["_confirm_by"] = first + RETRY_DAYS[-1] * DAY
+    store.emit("invoice.payment_failed", invoice)
+    store.emit("invoice.payment_action_required", invoice)
+    if sub and sub["status"] in ("active", "trialing"):
+        set_status(store, sub, "past_due")
+
+
 def pay(
     store: Store,
     invoice: dict[str, Any],
     *,
     out_of_band: bool = False,
     payment_method: str | None = None,
+    authenticated: bool = False,
 ) -> None:
     if invoice["status"] == "paid":
         raise InvalidRequest(
@@ -532,7 +572,9 @@ def pay(
     if out_of_band:
         mark_paid(store, invoice, out_of_band=True)
         return
-    declined = attempt(store, invoice, automatic=False, payment_method=payment_method)
+    declined = attempt(
+        store, invoice, automatic=False, payment_method=payment_method, authenticated=authenticated
+    )
     if declined:
         raise cards.decline(declined if declined != "no_payment_method" else "generic_decline")
 
@@ -568,6 +610,8 @@ def due_actions(store: Store, clock_id: str | None) -> list[tuple[int, int, str,
         elif invoice["status"] == "open":
             if invoice["next_payment_attempt"]:
                 actions.append((invoice["next_payment_attempt"], 4, "retry", invoice["id"]))
+            if invoice.get("_confirm_by") and not invoice["next_payment_attempt"]:
+                actions.append((invoice["_confirm_by"], 4, "confirm_expired", invoice["id"]))
             if invoice["due_date"] and not invoice.get("_overdue_sent"):
                 actions.append((invoice["due_date"], 5, "overdue", invoice["id"]))
     return sorted(actions)
@@ -590,6 +634,11 @@ def run_action(store: Store, action: str, object_id: str) -> None:
             attempt(store, obj, automatic=True)
     elif action == "retry":
         attempt(store, obj, automatic=True)
+    elif action == "confirm_expired":  # nobody authenticated the payment in time
+        obj["_confirm_by"] = None
+        sub = store.objects.get(obj.get("_subscription") or "")
+        if sub and sub["status"] == "past_due":
+            cancel(store, sub, reason="payment_failed")
     elif action == "overdue":
         obj["_overdue_sent"] = True
         store.emit("invoice.overdue", obj)

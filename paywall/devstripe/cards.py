@@ -3,6 +3,13 @@
 A card's `_behaviour` says what happens when it is charged: `ok`, `charge_fails` (attaches, then
 every charge is declined) or it is refused outright when entered. Fingerprints are derived from
 the number, so the same card gives the same fingerprint every time, as Stripe's do.
+
+3-D Secure (https://docs.stripe.com/testing#regulatory-cards): a card's `_authentication` is
+`unless_set_up` (4000 0025 0000 3155: authenticated once when it is saved for later, as
+Checkout saves it, its off-session charges then go through; never saved that way, every charge
+needs the cardholder) or `always` (4000 0027 6000 3184: every charge needs the cardholder,
+renewals included). A charge that needs the cardholder, made without them, is refused with
+`authentication_required`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ class TestCard:
     brand: str
     behaviour: str  # ok | charge_fails | declined
     decline_code: str | None = None
+    authentication: str | None = None  # None | unless_set_up | always (3-D Secure)
 
 
 CARDS = {
@@ -32,6 +40,8 @@ CARDS = {
     "4000000000009995": TestCard("visa", "declined", "insufficient_funds"),
     "4000000000000002": TestCard("visa", "declined", "generic_decline"),
     "4000000000000069": TestCard("visa", "declined", "expired_card"),
+    "4000002500003155": TestCard("visa", "ok", authentication="unless_set_up"),
+    "4000002760003184": TestCard("visa", "ok", authentication="always"),
 }
 # Stripe's test PaymentMethod ids, usable wherever a payment method is expected.
 TOKENS = {
@@ -40,11 +50,16 @@ TOKENS = {
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_visa_chargeDeclinedInsufficientFunds": "4000000000009995",
     "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_authenticationRequiredOnSetup": "4000002500003155",
+    "pm_card_authenticationRequired": "4000002760003184",
 }
+# The decline code of a charge that needs the cardholder to authenticate (3-D Secure).
+AUTHENTICATION_REQUIRED = "authentication_required"
 DECLINE_MESSAGES = {
     "insufficient_funds": "Your card has insufficient funds.",
     "generic_decline": "Your card was declined.",
     "expired_card": "Your card has expired.",
+    AUTHENTICATION_REQUIRED: "Your card was declined. This transaction requires authentication.",
 }
 
 
@@ -94,9 +109,11 @@ def check_card(
 
 
 def decline(decline_code: str) -> CardError:
+    # Stripe names a charge refused for want of 3-D Secure by its own code, not card_declined.
+    code = decline_code if decline_code == AUTHENTICATION_REQUIRED else "card_declined"
     return CardError(
         DECLINE_MESSAGES.get(decline_code, "Your card was declined."),
-        code="card_declined",
+        code=code,
         decline_code=decline_code,
     )
 
@@ -131,6 +148,8 @@ def create_payment_method(
             "allow_redisplay": "unspecified",
             "_behaviour": card.behaviour,
             "_decline_code": card.decline_code,
+            "_authentication": card.authentication,
+            "_set_up": False,  # authenticated for later off-session charges (3-D Secure)
         },
         created=created,
     )
@@ -149,11 +168,22 @@ def from_token(store: Store, token: str) -> dict[str, Any]:
     return create_payment_method(store, number, 12, 2034)
 
 
-def charge(store: Store, payment_method_id: str | None) -> str | None:
-    """Charge a stored card: None when it succeeds, else the decline code."""
+def needs_authentication(method: dict[str, Any]) -> bool:
+    """Whether charging this card without the cardholder would need 3-D Secure."""
+    wanted = method.get("_authentication")
+    return wanted == "always" or (wanted == "unless_set_up" and not method.get("_set_up"))
+
+
+def charge(
+    store: Store, payment_method_id: str | None, *, authenticated: bool = False
+) -> str | None:
+    """Charge a stored card: None when it succeeds, else the decline code. `authenticated`:
+    the cardholder has just passed 3-D Secure for this charge (on a hosted page)."""
     if not payment_method_id or payment_method_id not in store.objects:
         return "no_payment_method"
     method = store.objects[payment_method_id]
-    if method.get("_behaviour") == "ok":
-        return None
-    return str(method.get("_decline_code") or "generic_decline")
+    if method.get("_behaviour") != "ok":
+        return str(method.get("_decline_code") or "generic_decline")
+    if needs_authentication(method) and not authenticated:
+        return AUTHENTICATION_REQUIRED
+    return None

@@ -55,21 +55,46 @@ def quantity_limits(line: dict[str, Any]) -> tuple[int, int] | None:
     return int(adjustable.get("minimum") or 1), int(adjustable.get("maximum") or 99)
 
 
+def check_open(session: dict[str, Any]) -> None:
+    if session["status"] != "open":
+        raise InvalidRequest("This Checkout Session is no longer active.", param="session")
+
+
+def check_quantity(session: dict[str, Any], quantity: int) -> None:
+    limits = quantity_limits(session["_line_items"][0])
+    if limits is None or not limits[0] <= quantity <= limits[1]:
+        raise InvalidRequest("Choose a quantity within the limits shown.", param="quantity")
+
+
+def hold_for_authentication(
+    session: dict[str, Any], method: dict[str, Any], email: str, quantity: int | None
+) -> None:
+    """Keep what the customer typed while their bank checks them (3-D Secure, on
+    `/checkout/<id>/authenticate`); `authentication.py` completes the session afterwards."""
+    check_open(session)
+    if quantity is not None:
+        check_quantity(session, quantity)
+    session["_authentication"] = {
+        "payment_method": method["id"],
+        "email": email,
+        "quantity": quantity,
+    }
+
+
 def complete(
     store: Store,
     session: dict[str, Any],
     method: dict[str, Any],
     email: str,
     quantity: int | None = None,
+    *,
+    authenticated: bool = False,
 ) -> None:
-    if session["status"] != "open":
-        raise InvalidRequest("This Checkout Session is no longer active.", param="session")
+    """`authenticated`: the cardholder passed 3-D Secure for this card on the page."""
+    check_open(session)
     if quantity is not None:
-        line = session["_line_items"][0]
-        limits = quantity_limits(line)
-        if limits is None or not limits[0] <= quantity <= limits[1]:
-            raise InvalidRequest("Choose a quantity within the limits shown.", param="quantity")
-        line["quantity"] = quantity
+        check_quantity(session, quantity)
+        session["_line_items"][0]["quantity"] = quantity
     lines = [(store.objects[line["price"]], line["quantity"]) for line in session["_line_items"]]
     data = session["_subscription_data"]
     trial = bool(data.get("trial_period_days") or data.get("trial_end"))
@@ -78,7 +103,8 @@ def complete(
         and not trial
         and sum(p["unit_amount"] * q for p, q in lines)
     ):
-        declined = cards.charge(store, method["id"])  # refused here, before anything is made
+        # Refused here, before anything is made.
+        declined = cards.charge(store, method["id"], authenticated=authenticated)
         if declined:
             raise cards.decline(declined)
     customer = store.objects.get(session.get("customer") or "")
@@ -120,6 +146,7 @@ def complete(
             trial_end=int(trial_end) if trial_end else None,
             metadata=dict(data.get("metadata") or {}),
             description=data.get("description"),
+            authenticated=authenticated,
         )
         total = sum(p["unit_amount"] * q for p, q in lines)
         changes.update(

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from paywall.devstripe import billing, cards, checkout
+from paywall.devstripe import billing, cards, checkout, payment_intents
 from paywall.devstripe.errors import CardError, StripeError
 from paywall.devstripe.store import Store
 
@@ -88,20 +88,27 @@ def checkout_page(session_id: str) -> Page:
                 message=f"This checkout session is {session['status']}.",
             ), 410
         if request.method == "GET":
+            error = session.pop("_authentication_error", None)  # shown once, after 3-D Secure
+            if error:
+                store.save()
             return render_template(
                 "devstripe/checkout.html",
                 session=session,
                 offer=offer,
                 email=email,
-                error=None,
+                error=error,
                 form={},
-            )
+            ), 402 if error else 200
         typed_email = request.form.get("email", "").strip() or email
         try:
             quantity = None
             if offer["limits"]:
                 quantity = int(request.form.get("quantity") or offer["line"]["quantity"])
             method = _card_from_form(store, customer or session, typed_email)
+            if cards.needs_authentication(method):  # the bank's challenge first (3-D Secure)
+                checkout.hold_for_authentication(session, method, typed_email, quantity)
+                store.save()
+                return redirect(f"/checkout/{session_id}/authenticate", code=303)
             checkout.complete(store, session, method, typed_email, quantity)
             store.save()
         except (StripeError, ValueError) as error:
@@ -256,17 +263,38 @@ def invoice_page(invoice_id: str) -> Page:
         if not invoice or invoice["object"] != "invoice" or invoice["status"] == "draft":
             return _not_found("invoice")
         if request.method == "GET" or invoice["status"] != "open":
-            return render_template(
-                "devstripe/invoice.html", invoice=invoice, error=None, paid_now=False
-            )
+            error = invoice.pop("_authentication_error", None)  # shown once, after 3-D Secure
+            if error:
+                store.save()
+            return invoice_view(store, invoice, error=error)
         try:
+            challenge = redirect(f"/invoice/{invoice_id}/authenticate", code=303)
+            if request.form.get("confirm"):  # the card on file, which the bank wants confirmed
+                invoice.pop("_authentication", None)
+                return challenge
             method = _card_from_form(store, invoice, invoice.get("customer_email"))
+            if cards.needs_authentication(method):  # a new card: the bank's challenge first
+                invoice["_authentication"] = method["id"]
+                store.save()
+                return challenge
             billing.pay(store, invoice, payment_method=method["id"])
             store.save()
         except StripeError as error:
             store.save()
-            page = render_template(
-                "devstripe/invoice.html", invoice=invoice, error=error.message, paid_now=False
-            )
-            return page, 402
-        return render_template("devstripe/invoice.html", invoice=invoice, error=None, paid_now=True)
+            return invoice_view(store, invoice, error=error.message)
+        return invoice_view(store, invoice, paid_now=True)
+
+
+def invoice_view(
+    store: Store, invoice: dict[str, Any], *, error: str | None = None, paid_now: bool = False
+) -> Page:
+    """The hosted invoice page: 402 with a card error, and a confirm button when the bank
+    waits for the cardholder to authenticate the card on file."""
+    page = render_template(
+        "devstripe/invoice.html",
+        invoice=invoice,
+        error=error,
+        paid_now=paid_now,
+        confirm_card=payment_intents.awaits_authentication(store, invoice),
+    )
+    return (page, 402) if error else page

@@ -33,6 +33,8 @@ PREFIXES = {
     "line_item": "il",
     "payment_method": "pm",
     "setup_intent": "seti",
+    "payment_intent": "pi",
+    "invoice_payment": "inpay",
     "event": "evt",
     "test_helpers.test_clock": "clock",
 }
@@ -48,6 +50,8 @@ KIND_NAMES = {  # as Stripe names them in "No such …" errors
     "invoice": "invoice",
     "payment_method": "PaymentMethod",
     "setup_intent": "setupintent",
+    "payment_intent": "payment_intent",
+    "invoice_payment": "invoice_payment",
     "event": "event",
     "test_helpers.test_clock": "test_clock",
 }
