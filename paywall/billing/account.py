@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from paywall.accounts.models import User
+from paywall.billing import confirmations
 from paywall.billing.models import Invoice, Subscription
-from paywall.billing.plans import day, plan
+from paywall.billing.plans import day, money, plan
 from paywall.extensions import db
 
 
@@ -49,8 +50,14 @@ def summary(user: object) -> dict[str, object] | None:
             .limit(24)
         )
     )
+    # A payment waiting for the member's bank (3-D Secure): say so, with the page to confirm it.
+    confirm = next((i for i in invoices if confirmations.awaits_confirmation(i)), None)
+    state = state_in_words(row) if row else None
+    if confirm and row and row.status in ("past_due", "incomplete"):
+        state = f"Your bank asks you to confirm your payment of {money(confirm.total)}."
     return {
         "subscription": row,
-        "state": state_in_words(row) if row else None,
+        "state": state,
+        "confirm": confirm,
         "invoices": invoices,
     }

@@ -47,6 +47,18 @@ def payment_failed(user: User, invoice: Invoice) -> None:
     )
 
 
+def confirm_payment(user: User, invoice: Invoice) -> None:
+    """Their bank wants them to confirm a payment (3-D Secure), on Stripe's invoice page."""
+    queue_mail(
+        user.email,
+        "billing_confirm_payment",
+        subject="Confirm your PRO payment",
+        amount=money(invoice.total),
+        url=invoice.hosted_invoice_url or _account(),
+        grace_days=current_app.config["PAST_DUE_GRACE_DAYS"],
+    )
+
+
 def membership_ended(user: User, row: Subscription) -> None:
     queue_mail(
         user.email,

@@ -73,6 +73,9 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
     invoice_pdf: Mapped[str | None] = mapped_column(String(1000))
     due_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The status of the PaymentIntent behind it, read when a payment fails or needs action:
+    # `requires_action` while the member's bank waits for them to confirm it (3-D Secure).
+    payment_intent_status: Mapped[str | None] = mapped_column(String(30))
 
 
 class StripeEvent(db.Model):  # type: ignore[name-defined,misc]

@@ -87,7 +87,8 @@ def _create_session(
                 "subscription_data": data,
                 "metadata": {"user_id": str(user.id), "plan": plan.key},
                 "success_url": f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
-                "cancel_url": f"{base}/pro",
+                # Checkout's "back" link: /pro then says nothing was bought or charged.
+                "cancel_url": f"{base}/pro?checkout=cancelled",
             },
             {"idempotency_key": key},
         ),

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from paywall import clock, jobs
 from paywall.accounts.models import User
-from paywall.billing import gateway, mails, sync
+from paywall.billing import confirmations, gateway, mails, sync
 from paywall.billing.models import StripeEvent
 from paywall.extensions import db
 
@@ -201,9 +201,23 @@ def invoice_paid(invoice: dict[str, Any], replay: bool) -> None:
 @handles("invoice.payment_failed")
 def invoice_failed(invoice: dict[str, Any], replay: bool) -> None:
     row = _invoice_and_subscription(invoice)
+    waits_for_bank = confirmations.refresh_payment_status(row) == confirmations.REQUIRES_ACTION
     user = _user(invoice.get("customer"))
-    if user and not replay:
+    # A payment waiting for the member's bank is not a failed card: that member is asked to
+    # confirm it (invoice.payment_action_required, which Stripe sends with this one).
+    if user and not replay and not waits_for_bank:
         mails.payment_failed(user, row)
+
+
+@handles("invoice.payment_action_required")
+def invoice_action_required(invoice: dict[str, Any], replay: bool) -> None:
+    """The member's bank asks them to confirm a payment (3-D Secure): mail them the link to
+    Stripe's hosted invoice page, unless they confirmed it before this arrived."""
+    row = _invoice_and_subscription(invoice)
+    confirmations.refresh_payment_status(row)
+    user = _user(invoice.get("customer"))
+    if user and not replay and confirmations.awaits_confirmation(row):
+        mails.confirm_payment(user, row)
 
 
 def _invoice_and_subscription(invoice: dict[str, Any]) -> Any:
