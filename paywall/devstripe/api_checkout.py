@@ -43,7 +43,6 @@ SUBSCRIPTION_DATA = Spec(
     allow_promotion_codes=None,
     metadata=ANY,
     subscription_data=SUBSCRIPTION_DATA,
-    payment_method_types=[None],
     currency=None,
     setup_intent_data=ANY,
     custom_text=ANY,
@@ -198,7 +197,6 @@ PORTAL_CONFIG = {
     "default_return_url": None,
     "metadata": ANY,
     "login_page": ANY,
-    "active": None,
     "name": None,
 }
 
@@ -258,7 +256,7 @@ def get_configuration(store: Store, p: Params, id: str) -> dict[str, Any]:
     return store.get("billing_portal.configuration", id)
 
 
-@route("POST", "/v1/billing_portal/configurations/<id>", **PORTAL_CONFIG)
+@route("POST", "/v1/billing_portal/configurations/<id>", active=None, **PORTAL_CONFIG)
 def update_configuration(store: Store, p: Params, id: str) -> dict[str, Any]:
     config = store.get("billing_portal.configuration", id)
     if "features" in p:

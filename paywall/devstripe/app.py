@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, request
 
 from paywall.devstripe import api, api_billing, api_checkout, billing, checkout  # noqa: F401
+from paywall.devstripe.definitions import Shape
 from paywall.devstripe.errors import AuthenticationError, InvalidRequest, StripeError
 from paywall.devstripe.params import Params, check, decode
 from paywall.devstripe.store import API_VERSION, Store, public
@@ -26,7 +27,7 @@ def create_app(store: Store, deliverer: Deliverer | None = None) -> Flask:
         app.add_url_rule(
             rule.replace("<id>", "<id_>"),
             f"{method} {rule}",
-            _endpoint(store, handler, spec),
+            _endpoint(store, handler, api.allowed(method, rule, spec)),
             methods=[method],
         )
     from paywall.devstripe.hosted import bp
@@ -103,7 +104,7 @@ def _params() -> dict[str, Any]:
     return decode(pairs)
 
 
-def _endpoint(store: Store, handler: api.Handler, spec: Any) -> Any:
+def _endpoint(store: Store, handler: api.Handler, allowed: Shape) -> Any:
     def view(**url_args: str) -> Response:
         key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
         try:
@@ -118,7 +119,7 @@ def _endpoint(store: Store, handler: api.Handler, spec: Any) -> Any:
                     if seen != fingerprint:
                         raise _idempotency_conflict(key)
                     return _json(json.loads(body), status, replayed=True)
-                check(data, spec)
+                check(data, allowed)
                 status, body = _run(store, handler, data, url_args)
                 if key:
                     store.idempotency[key] = (fingerprint, status, json.dumps(body))
