@@ -211,12 +211,19 @@ def _features(given: dict[str, Any]) -> dict[str, Any]:
             "enabled": True,
             "mode": "at_period_end",
             "proration_behavior": "none",
+            "cancellation_reason": {"enabled": False, "options": []},
+        },
+        "subscription_pause": {
+            "enabled": False,
+            "duration": {"type": "indefinite", "interval_options": []},
         },
         "subscription_update": {
             "enabled": False,
             "default_allowed_updates": [],
             "proration_behavior": "create_prorations",
             "products": [],
+            "schedule_at_period_end": {"conditions": []},
+            "trial_update_behavior": "end_trial",
         },
     }
     for name, value in (given or {}).items():

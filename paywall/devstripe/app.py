@@ -14,7 +14,7 @@ from flask import Flask, Response, request
 from paywall.devstripe import api, api_billing, api_checkout, billing, checkout  # noqa: F401
 from paywall.devstripe.definitions import Shape
 from paywall.devstripe.errors import AuthenticationError, InvalidRequest, StripeError
-from paywall.devstripe.params import Params, check, decode
+from paywall.devstripe.params import Params, check, decode, typed
 from paywall.devstripe.store import API_VERSION, Store, public
 from paywall.devstripe.webhooks import Deliverer
 
@@ -120,7 +120,7 @@ def _endpoint(store: Store, handler: api.Handler, allowed: Shape) -> Any:
                         raise _idempotency_conflict(key)
                     return _json(json.loads(body), status, replayed=True)
                 check(data, allowed)
-                status, body = _run(store, handler, data, url_args)
+                status, body = _run(store, handler, typed(data, allowed), url_args)
                 if key:
                     store.idempotency[key] = (fingerprint, status, json.dumps(body))
                 if request.method != "GET":

@@ -167,6 +167,26 @@ def _check_hash(value: dict[str, Any], shape: Shape, path: str) -> None:
         _check_values(item, inner, _join(path, name))
 
 
+def typed(value: Any, shape: Shape) -> Any:
+    """Checked parameters as Stripe holds them: "true" is a boolean and "7" an integer where
+    Stripe's definition says so, so hashes kept as sent (adjustable_quantity, portal features)
+    answer with the types Stripe answers with. Strings stay strings."""
+    if isinstance(value, dict):
+        if shape.fields is not None:
+            return {k: typed(v, shape.fields[k]) for k, v in value.items()}
+        inner = shape.map_of or shape.list_of
+        return {k: typed(v, inner) if inner else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v, shape.list_of) if shape.list_of else v for v in value]
+    if value in shape.literals or "string" in shape.scalars:
+        return value
+    if "integer" in shape.scalars and _INTEGER.fullmatch(value):
+        return int(value)
+    if "boolean" in shape.scalars and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
 _INTEGER = re.compile(r"-?\d+")
 _NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)")
 
@@ -219,7 +239,9 @@ class Params:
             if required:
                 raise InvalidRequest(f"Missing required param: {name}.", param=name)
             return default
-        return value
+        if isinstance(value, bool):  # made typed by `typed`: read back as it was sent
+            return "true" if value else "false"
+        return str(value) if isinstance(value, int) else value
 
     def integer(self, name: str, default: int | None = None, *, required: bool = False) -> Any:
         value = self.text(name, required=required)
@@ -234,6 +256,8 @@ class Params:
         value = self.data.get(name)
         if value is None:
             return default
+        if isinstance(value, bool):
+            return value
         if value in ("true", "false"):
             return value == "true"
         raise InvalidRequest(f"Invalid boolean: {value}", param=name)
