@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from paywall.devstripe import billing, cards
+from paywall.devstripe.definitions import Shape, operation, params_shape
 from paywall.devstripe.errors import InvalidRequest
-from paywall.devstripe.params import ANY, Params, Spec
+from paywall.devstripe.params import ANY, Params, Spec, allow
 from paywall.devstripe.store import Store
 
 Handler = Callable[..., Any]
@@ -21,11 +22,24 @@ LIST = {"limit": None, "starting_after": None, "ending_before": None, "expand": 
 
 
 def route(method: str, rule: str, **fields: Any) -> Callable[[Handler], Handler]:
+    """Register an endpoint with the parameters it supports (see `Spec`): the rest of its
+    allow-list is Stripe's own definition of the operation (`allowed`)."""
+
     def register(handler: Handler) -> Handler:
-        ROUTES.append((method, rule, handler, Spec(**{"expand": [None], **fields})))
+        ROUTES.append((method, rule, handler, Spec(**fields)))
         return handler
 
     return register
+
+
+def allowed(method: str, rule: str, spec: Spec) -> Shape:
+    """An endpoint's allow-list: the parameters stripe-python defines for the operation at this
+    method and path, with those `spec` does not name refused as unsupported. `expand` is
+    supported wherever Stripe takes it (app.py applies it)."""
+    stripe_params = params_shape(operation(method, rule).params)
+    if "expand" in (stripe_params.fields or {}):
+        spec = Spec(**{"expand": None, **spec.fields})
+    return allow(stripe_params, spec)
 
 
 def paginate(objects: Iterable[dict[str, Any]], p: Params, url: str) -> dict[str, Any]:
@@ -78,12 +92,11 @@ CUSTOMER_FIELDS = {
     "metadata": ANY,
     "address": ANY,
     "preferred_locales": [None],
-    "payment_method": None,
     "invoice_settings": Spec(default_payment_method=None, custom_fields=ANY, footer=None),
 }
 
 
-@route("POST", "/v1/customers", test_clock=None, **CUSTOMER_FIELDS)
+@route("POST", "/v1/customers", test_clock=None, payment_method=None, **CUSTOMER_FIELDS)
 def create_customer(store: Store, p: Params) -> dict[str, Any]:
     clock = p.text("test_clock")
     if clock:
@@ -157,8 +170,6 @@ def update_customer(store: Store, p: Params, id: str) -> dict[str, Any]:
     if "address" in p:
         changes["address"] = p.mapping("address") or None
     previous = store.update(customer, **changes)
-    if p.text("payment_method"):
-        attach(store, p.text("payment_method"), customer)
     previous.update(_set_default_method(store, customer, p.nested("invoice_settings"), emit=False))
     store.emit("customer.updated", customer, previous)
     return customer
@@ -317,7 +328,6 @@ RECURRING = Spec(
     interval_count=None,
     usage_type=None,
     trial_period_days=None,
-    aggregate_usage=None,
     meter=None,
 )
 PRICE_UPDATE = {

@@ -10,9 +10,7 @@ from paywall.devstripe.errors import InvalidRequest
 from paywall.devstripe.params import ANY, Params, Spec
 from paywall.devstripe.store import Store
 
-ITEM = Spec(
-    id=None, price=None, quantity=None, metadata=ANY, deleted=None, tax_rates=[None], discounts=ANY
-)
+NEW_ITEM = {"price": None, "quantity": None, "metadata": ANY, "tax_rates": [None], "discounts": ANY}
 COMMON = {
     "metadata": ANY,
     "default_payment_method": None,
@@ -28,7 +26,6 @@ COMMON = {
     "automatic_tax": ANY,
     "trial_settings": ANY,
     "collection_method": None,
-    "items": [ITEM],
 }
 
 
@@ -47,7 +44,14 @@ def _price(store: Store, price_id: Any, param: str) -> dict[str, Any]:
     return price
 
 
-@route("POST", "/v1/subscriptions", customer=None, trial_period_days=None, **COMMON)
+@route(
+    "POST",
+    "/v1/subscriptions",
+    customer=None,
+    trial_period_days=None,
+    items=[Spec(**NEW_ITEM)],
+    **COMMON,
+)
 def create_subscription(store: Store, p: Params) -> dict[str, Any]:
     customer = store.get("customer", p.text("customer", required=True), "customer")
     lines = []
@@ -85,7 +89,14 @@ def get_subscription(store: Store, p: Params, id: str) -> dict[str, Any]:
     return store.get("subscription", id)
 
 
-@route("POST", "/v1/subscriptions/<id>", cancellation_details=ANY, **COMMON)
+# An item's `deleted` is Stripe's, but the emulator would ignore it: refused, not pretended.
+@route(
+    "POST",
+    "/v1/subscriptions/<id>",
+    cancellation_details=ANY,
+    items=[Spec(id=None, **NEW_ITEM)],
+    **COMMON,
+)
 def update_subscription(store: Store, p: Params, id: str) -> dict[str, Any]:
     sub = store.get("subscription", id)
     if sub["status"] in ("canceled", "incomplete_expired"):

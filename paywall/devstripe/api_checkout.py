@@ -43,7 +43,6 @@ SUBSCRIPTION_DATA = Spec(
     allow_promotion_codes=None,
     metadata=ANY,
     subscription_data=SUBSCRIPTION_DATA,
-    payment_method_types=[None],
     currency=None,
     setup_intent_data=ANY,
     custom_text=ANY,
@@ -198,7 +197,6 @@ PORTAL_CONFIG = {
     "default_return_url": None,
     "metadata": ANY,
     "login_page": ANY,
-    "active": None,
     "name": None,
 }
 
@@ -213,12 +211,19 @@ def _features(given: dict[str, Any]) -> dict[str, Any]:
             "enabled": True,
             "mode": "at_period_end",
             "proration_behavior": "none",
+            "cancellation_reason": {"enabled": False, "options": []},
+        },
+        "subscription_pause": {
+            "enabled": False,
+            "duration": {"type": "indefinite", "interval_options": []},
         },
         "subscription_update": {
             "enabled": False,
             "default_allowed_updates": [],
             "proration_behavior": "create_prorations",
             "products": [],
+            "schedule_at_period_end": {"conditions": []},
+            "trial_update_behavior": "end_trial",
         },
     }
     for name, value in (given or {}).items():
@@ -258,7 +263,7 @@ def get_configuration(store: Store, p: Params, id: str) -> dict[str, Any]:
     return store.get("billing_portal.configuration", id)
 
 
-@route("POST", "/v1/billing_portal/configurations/<id>", **PORTAL_CONFIG)
+@route("POST", "/v1/billing_portal/configurations/<id>", active=None, **PORTAL_CONFIG)
 def update_configuration(store: Store, p: Params, id: str) -> dict[str, Any]:
     config = store.get("billing_portal.configuration", id)
     if "features" in p:

@@ -20,8 +20,9 @@ from paywall.devstripe import (  # noqa: F401 (the api_* modules register their 
     checkout,
     payment_intents,
 )
+from paywall.devstripe.definitions import Shape
 from paywall.devstripe.errors import AuthenticationError, InvalidRequest, StripeError
-from paywall.devstripe.params import Params, check, decode
+from paywall.devstripe.params import Params, check, decode, typed
 from paywall.devstripe.store import API_VERSION, Store, public
 from paywall.devstripe.webhooks import Deliverer
 
@@ -34,7 +35,7 @@ def create_app(store: Store, deliverer: Deliverer | None = None) -> Flask:
         app.add_url_rule(
             rule.replace("<id>", "<id_>"),
             f"{method} {rule}",
-            _endpoint(store, handler, spec),
+            _endpoint(store, handler, api.allowed(method, rule, spec)),
             methods=[method],
         )
     from paywall.devstripe.authentication import bp as authentication
@@ -113,7 +114,7 @@ def _params() -> dict[str, Any]:
     return decode(pairs)
 
 
-def _endpoint(store: Store, handler: api.Handler, spec: Any) -> Any:
+def _endpoint(store: Store, handler: api.Handler, allowed: Shape) -> Any:
     def view(**url_args: str) -> Response:
         key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
         try:
@@ -128,8 +129,8 @@ def _endpoint(store: Store, handler: api.Handler, spec: Any) -> Any:
                     if seen != fingerprint:
                         raise _idempotency_conflict(key)
                     return _json(json.loads(body), status, replayed=True)
-                check(data, spec)
-                status, body = _run(store, handler, data, url_args)
+                check(data, allowed)
+                status, body = _run(store, handler, typed(data, allowed), url_args)
                 if key:
                     store.idempotency[key] = (fingerprint, status, json.dumps(body))
                 if request.method != "GET":

@@ -17,7 +17,7 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
-from paywall.devstripe import cards, payment_intents
+from paywall.devstripe import cards, defaults, payment_intents
 from paywall.devstripe.errors import InvalidRequest
 from paywall.devstripe.store import Store, public
 
@@ -54,6 +54,7 @@ def item_for(
         {
             "subscription": subscription_id,
             "price": public(price),
+            "plan": plan_of(price),
             "quantity": quantity,
             "current_period_start": start,
             "current_period_end": end,
@@ -65,13 +66,37 @@ def item_for(
     )
 
 
+def plan_of(price: dict[str, Any]) -> dict[str, Any]:
+    """The price as the older Plan object, which Stripe still puts on each subscription item."""
+    recurring = price["recurring"]
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": str(price["unit_amount"]),
+        "billing_scheme": price["billing_scheme"],
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": recurring["interval"],
+        "interval_count": recurring["interval_count"],
+        "livemode": False,
+        "metadata": dict(price["metadata"]),
+        "meter": None,
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": recurring["trial_period_days"],
+        "usage_type": recurring["usage_type"],
+    }
+
+
 def items_list(store: Store, sub: dict[str, Any]) -> dict[str, Any]:
-    data = [public(store.objects[i]) for i in sub["_items"]]
     return {
         "object": "list",
-        "data": data,
+        "data": [public(store.objects[i]) for i in sub["_items"]],
         "has_more": False,
-        "total_count": len(data),
         "url": f"/v1/subscription_items?subscription={sub['id']}",
     }
 
@@ -279,7 +304,7 @@ def change_quantity(
     old_amount = item["price"]["unit_amount"] * item["quantity"]
     item["quantity"] = quantity
     if price is not None:
-        item["price"] = public(price)
+        item["price"], item["plan"] = public(price), plan_of(price)
     refresh(store, sub)
     store.emit("customer.subscription.updated", sub, {"items": before})
     start, end = period_of(store, sub)
@@ -344,6 +369,8 @@ def new_invoice(
                 "id": store.new_id("line_item"),
                 "object": "line_item",
                 "amount": line_amount,
+                "subtotal": line_amount,
+                **defaults.INVOICE_LINE,
                 "currency": price["currency"],
                 "invoice": invoice_id,
                 "description": description
@@ -391,7 +418,6 @@ def new_invoice(
                 "object": "list",
                 "data": lines,
                 "has_more": False,
-                "total_count": len(lines),
                 "url": f"/v1/invoices/{invoice_id}/lines",
             },
             "parent": {
@@ -476,7 +502,7 @@ def mark_paid(store: Store, invoice: dict[str, Any], *, out_of_band: bool = Fals
         amount_paid=invoice["amount_due"],
         amount_remaining=0,
         next_payment_attempt=None,
-        paid_out_of_band=out_of_band,
+        _paid_out_of_band=out_of_band,  # no field of Stripe's any more: payments say how
     )
     invoice["status_transitions"]["paid_at"] = now
     if not out_of_band:

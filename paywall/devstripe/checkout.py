@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paywall.devstripe import billing, cards
+from paywall.devstripe import billing, cards, defaults
 from paywall.devstripe.api import attach
 from paywall.devstripe.errors import InvalidRequest
 from paywall.devstripe.store import Store
@@ -38,6 +38,7 @@ def line_items(store: Store, session: dict[str, Any]) -> list[dict[str, Any]]:
                 "object": "item",
                 "amount_subtotal": amount,
                 "amount_total": amount,
+                **defaults.CHECKOUT_LINE,
                 "currency": price["currency"],
                 "quantity": line["quantity"],
                 "description": store.objects[price["product"]]["name"],

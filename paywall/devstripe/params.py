@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+from paywall.devstripe.definitions import Shape
 from paywall.devstripe.errors import InvalidRequest
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -61,44 +63,165 @@ def _lists(node: Any) -> Any:
 
 
 class Spec:
-    """What an endpoint accepts. `fields` maps a name to None (a scalar), a nested Spec, ANY
-    (any map, like metadata) or a one-item list holding the spec of each list element."""
+    """The parameters an endpoint supports, named as Stripe names them. Each field is None (the
+    whole parameter, as Stripe defines it), a nested Spec (only these of its fields) or a
+    one-item list holding the rule for each item of a list parameter. Stripe's own definition
+    (definitions.py) supplies everything else: nesting, types, and the names the emulator
+    refuses because it does not support them."""
 
     def __init__(self, **fields: Any) -> None:
         self.fields = fields
 
 
-ANY = object()
+ANY = None  # the whole parameter as Stripe defines it: how specs spell maps such as metadata
 
 
-def check(params: dict[str, Any], spec: Spec, prefix: str = "") -> None:
-    """Refuse unknown parameters as Stripe does: 400, naming the first one."""
-    for name, value in params.items():
-        path = f"{prefix}[{name}]" if prefix else name
-        if name not in spec.fields:
-            raise InvalidRequest(f"Received unknown parameter: {path}", param=path)
-        rule = spec.fields[name]
-        if rule is ANY or rule is None:
-            if rule is None and isinstance(value, dict | list):
+def allow(shape: Shape, rule: Any, path: str = "") -> Shape:
+    """Stripe's shape of a parameter with the fields `rule` does not name marked unsupported.
+    Naming something Stripe does not define is a mistake in the emulator: it fails loudly."""
+    if rule is None:
+        return shape
+    if isinstance(rule, list):
+        if shape.list_of is None:
+            raise ValueError(f"Stripe's {path or 'parameters'} is not a list")
+        return replace(shape, list_of=allow(shape.list_of, rule[0], f"{path}[]"))
+    if shape.fields is None:
+        raise ValueError(f"Stripe's {path or 'parameters'} has no fields")
+    unknown = sorted(set(rule.fields) - set(shape.fields))
+    if unknown:
+        raise ValueError(f"Stripe defines no parameter {_join(path, unknown[0])}")
+    fields = {
+        name: allow(child, rule.fields[name], _join(path, name))
+        if name in rule.fields
+        else replace(child, supported=False)
+        for name, child in shape.fields.items()
+    }
+    return replace(shape, fields=fields)
+
+
+def check(value: Any, shape: Shape, path: str = "") -> None:
+    """Refuse, as Stripe does (400, naming the parameter), what Stripe does not define, what it
+    defines but the emulator does not support, and then values of the wrong kind. Every name
+    is looked at before any value, so an unknown name is what a request hears about first."""
+    _check_names(value, shape, path)
+    _check_values(value, shape, path)
+
+
+def _check_names(value: Any, shape: Shape, path: str) -> None:
+    if isinstance(value, list) and shape.list_of is not None:
+        for i, item in enumerate(value):
+            _check_names(item, shape.list_of, f"{path}[{i}]")
+    if not isinstance(value, dict):
+        return
+    if shape.fields is not None:
+        for name, item in value.items():
+            child = shape.fields.get(name)
+            if child is None:
                 raise InvalidRequest(
-                    f"Invalid value for {path}: expected a string, got a hash or array", param=path
+                    f"Received unknown parameter: {_join(path, name)}",
+                    param=_join(path, name),
+                    code="parameter_unknown",
                 )
-            continue
-        if isinstance(rule, list):
-            items = value if isinstance(value, list) else None
-            if items is None:
-                raise InvalidRequest(f"Invalid array: {path}", param=path)
-            for i, item in enumerate(items):
-                if isinstance(rule[0], Spec):
-                    if not isinstance(item, dict):
-                        raise InvalidRequest(f"Invalid object: {path}[{i}]", param=f"{path}[{i}]")
-                    check(item, rule[0], f"{path}[{i}]")
-            continue
-        if not isinstance(value, dict):
-            if value == "":  # Stripe: an empty string unsets a hash
-                continue
-            raise InvalidRequest(f"Invalid object: {path}", param=path)
-        check(value, rule, path)
+            if not child.supported:
+                raise InvalidRequest(
+                    f"The offline Stripe emulator does not support the parameter "
+                    f"{_join(path, name)} (Stripe does): leave it out, or run against Stripe "
+                    "test mode.",
+                    param=_join(path, name),
+                )
+            _check_names(item, child, _join(path, name))
+    else:
+        inner = shape.map_of or shape.list_of
+        for name, item in value.items():
+            if inner is not None:
+                _check_names(item, inner, _join(path, name))
+
+
+def _check_values(value: Any, shape: Shape, path: str) -> None:
+    if isinstance(value, dict):
+        _check_hash(value, shape, path)
+    elif isinstance(value, list):
+        if shape.list_of is None:
+            raise InvalidRequest(f"Invalid {_expected(shape)}: {path} (got an array)", param=path)
+        for i, item in enumerate(value):
+            _check_values(item, shape.list_of, f"{path}[{i}]")
+    else:
+        _check_scalar(value, shape, path)
+
+
+def _check_hash(value: dict[str, Any], shape: Shape, path: str) -> None:
+    if shape.fields is not None:
+        missing = sorted(shape.required - set(value))
+        if missing:
+            name = _join(path, missing[0])
+            raise InvalidRequest(f"Missing required param: {name}.", param=name)
+        for name, item in value.items():
+            _check_values(item, shape.fields[name], _join(path, name))
+        return
+    inner = shape.map_of or (
+        shape.list_of if all(k.isdigit() for k in value) else None  # `a[1]` without `a[0]`
+    )
+    if inner is None:
+        raise InvalidRequest(f"Invalid {_expected(shape)}: {path} (got a hash)", param=path)
+    for name, item in value.items():
+        _check_values(item, inner, _join(path, name))
+
+
+def typed(value: Any, shape: Shape) -> Any:
+    """Checked parameters as Stripe holds them: "true" is a boolean and "7" an integer where
+    Stripe's definition says so, so hashes kept as sent (adjustable_quantity, portal features)
+    answer with the types Stripe answers with. Strings stay strings."""
+    if isinstance(value, dict):
+        if shape.fields is not None:
+            return {k: typed(v, shape.fields[k]) for k, v in value.items()}
+        inner = shape.map_of or shape.list_of
+        return {k: typed(v, inner) if inner else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v, shape.list_of) if shape.list_of else v for v in value]
+    if value in shape.literals or "string" in shape.scalars:
+        return value
+    if "integer" in shape.scalars and _INTEGER.fullmatch(value):
+        return int(value)
+    if "boolean" in shape.scalars and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+_INTEGER = re.compile(r"-?\d+")
+_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)")
+
+
+def _check_scalar(value: str, shape: Shape, path: str) -> None:
+    if value in shape.literals or "string" in shape.scalars:
+        return
+    if "integer" in shape.scalars and _INTEGER.fullmatch(value):
+        return
+    if "number" in shape.scalars and _NUMBER.fullmatch(value):
+        return
+    if "boolean" in shape.scalars and value in ("true", "false"):
+        return
+    if "integer" in shape.scalars:
+        raise InvalidRequest(f"Invalid integer: {value}", param=path)
+    if "number" in shape.scalars:
+        raise InvalidRequest(f"Invalid decimal: {value}", param=path)
+    if "boolean" in shape.scalars:
+        raise InvalidRequest(f"Invalid boolean: {value}", param=path)
+    if shape.literals and not (shape.fields or shape.map_of or shape.list_of):
+        allowed = ", ".join(sorted(v for v in shape.literals if v))
+        raise InvalidRequest(f"Invalid {path}: must be one of {allowed}", param=path)
+    raise InvalidRequest(f"Invalid {_expected(shape)}: {path}", param=path)
+
+
+def _expected(shape: Shape) -> str:
+    if shape.list_of is not None:
+        return "array"
+    if shape.fields is not None or shape.map_of is not None:
+        return "object"
+    return "string"
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}[{name}]" if path else name
 
 
 class Params:
@@ -116,7 +239,9 @@ class Params:
             if required:
                 raise InvalidRequest(f"Missing required param: {name}.", param=name)
             return default
-        return value
+        if isinstance(value, bool):  # made typed by `typed`: read back as it was sent
+            return "true" if value else "false"
+        return str(value) if isinstance(value, int) else value
 
     def integer(self, name: str, default: int | None = None, *, required: bool = False) -> Any:
         value = self.text(name, required=required)
@@ -131,6 +256,8 @@ class Params:
         value = self.data.get(name)
         if value is None:
             return default
+        if isinstance(value, bool):
+            return value
         if value in ("true", "false"):
             return value == "true"
         raise InvalidRequest(f"Invalid boolean: {value}", param=name)

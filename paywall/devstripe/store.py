@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from paywall.devstripe import defaults
 from paywall.devstripe.errors import NotFound
 
 API_VERSION = "2026-10-28.endive"
@@ -123,10 +124,12 @@ class Store:
         object_id: str | None = None,
     ) -> dict[str, Any]:
         self.seq += 1
-        obj = {"id": object_id or self.new_id(kind), "object": kind, **fields}
+        obj = {"id": object_id or self.new_id(kind), "object": kind, **defaults.for_kind(kind)}
+        obj.update(fields)
         if "created" not in obj:
             obj["created"] = created if created is not None else self.now_for(obj)
-        obj.setdefault("livemode", False)
+        if kind not in defaults.WITHOUT_LIVEMODE:
+            obj.setdefault("livemode", False)
         obj["_seq"] = self.seq
         self.objects[obj["id"]] = obj
         return obj
