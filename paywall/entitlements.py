@@ -3,10 +3,10 @@
 Each package that gives access registers a function returning its grants for a user, the way
 `@jobs.job` registers a job handler, naming the kinds of grant it gives:
 
-    STAFF = entitlements.Kind("staff", rank=5, label="staff")
+    COMP = entitlements.Kind("comp", rank=1, label="complimentary")
 
-    @entitlements.grants(STAFF)
-    def staff_grant(user: User) -> list[access.Grant]: ...
+    @entitlements.grants(COMP)
+    def comp_grants(user: User) -> list[access.Grant]: ...
 
 So adding a kind of grant (gifts, say) touches only the module that gives it, and this module
 imports no domain: accounts, billing and teams import it, never each other, to change access.
