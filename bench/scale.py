@@ -158,8 +158,8 @@ class Accounts:
         from paywall.accounts.comp import grant_comp
         from paywall.accounts.models import User
         from paywall.accounts.passwords import hash_password
-        from paywall.accounts.service import refresh_access
         from paywall.content.service import save_item
+        from paywall.entitlements import refresh_access
 
         hashed, now = hash_password(PASSWORD), datetime.now(UTC)  # about 50 ms: once
         staff = User(email="staff@bench.example", password_hash=hashed, role="admin",

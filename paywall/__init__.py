@@ -42,19 +42,30 @@ def register_extensions(app: Flask) -> None:
     if app.config.get("PROXY_FIX_HOPS"):
         hops = int(app.config["PROXY_FIX_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    # Importing the job modules registers their handlers with the worker; importing every
-    # model module makes the metadata complete for create_all() and Alembic.
+    # Importing these modules registers what they offer: job handlers and periodic tasks with
+    # the worker, grant sources with paywall.entitlements, listeners to the signals billing
+    # and content send; and every model, so the metadata is complete for create_all() and
+    # Alembic. A module left out here would silently give nothing (no access, no seats).
+    import paywall.accounts.comp
     import paywall.accounts.jobs
+    import paywall.accounts.service
     import paywall.audit
+    import paywall.billing.grants
     import paywall.billing.models
     import paywall.billing.webhooks
     import paywall.content.models
     import paywall.content.registrations
+    import paywall.entitlements
+    import paywall.jobs
     import paywall.members.imports
     import paywall.newsletters.mailings
     import paywall.newsletters.models
     import paywall.newsletters.service
-    import paywall.teams.models  # noqa: F401
+    import paywall.pruning
+    import paywall.scheduler
+    import paywall.teams.models
+    import paywall.teams.seats
+    import paywall.teams.team_billing  # noqa: F401
 
 
 def register_staff_gate(app: Flask) -> None:
@@ -123,7 +134,7 @@ def register_web(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from paywall.cli import register_commands
+    from paywall.commands import register_commands
 
     register_commands(app)
 

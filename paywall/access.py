@@ -1,22 +1,21 @@
 """Who may read premium content: one pure decision over a user's grants, and nothing else.
 
 A grant is one reason to have premium access (staff role, complimentary grant, trial,
-subscription, team seat) with the time it ends, or None for no end. The decision is stored on
-the user row whenever a grant changes, so a page view needs no query to decide access:
-`effective()` only checks that the stored answer has not run out.
+subscription, team seat) with the time it ends, or None for no end. paywall.entitlements asks
+every package that gives grants for them and stores the decision on the user row whenever a
+grant changes, so a page view needs no query to decide access: `effective()` only checks that
+the stored answer has not run out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-Source = Literal["trial", "subscription", "team", "comp", "staff"]
-
-# When two grants last equally long, the answer names the more deliberate one.
-SOURCE_RANK: dict[str, int] = {"staff": 5, "subscription": 4, "team": 3, "trial": 2, "comp": 1}
+# The kind of grant, as registered with paywall.entitlements ("staff", "comp", "trial", ...).
+Source = str
 
 
 @dataclass(frozen=True)
@@ -74,12 +73,13 @@ def team_grant(billing: str, paid_until: datetime | None,
     return Grant(source="team", until=subscription.until) if subscription else None
 
 
-def decide(grants: Iterable[Grant], now: datetime) -> Access:
-    """Premium if any grant is still running; name the one that lasts longest."""
+def decide(grants: Iterable[Grant], now: datetime, rank: Callable[[Source], int]) -> Access:
+    """Premium if any grant is still running; name the one that lasts longest, and of those
+    that last equally long the more deliberate one (the higher `rank`)."""
     running = [g for g in grants if g.until is None or g.until > now]
     if not running:
         return NO_ACCESS
-    best = max(running, key=lambda g: (g.until is None, g.until or now, SOURCE_RANK[g.source]))
+    best = max(running, key=lambda g: (g.until is None, g.until or now, rank(g.source)))
     return Access(premium=True, source=best.source, until=best.until)
 
 

@@ -10,8 +10,9 @@ from paywall import clock
 from paywall.accounts.comp import grant_comp, running_comps
 from paywall.accounts.models import User
 from paywall.accounts.passwords import hash_password
-from paywall.accounts.service import find_user, refresh_access
+from paywall.accounts.service import find_user
 from paywall.content.importer import import_paths
+from paywall.entitlements import refresh_access
 from paywall.errors import PaywallError
 from paywall.extensions import db
 from paywall.newsletters import industries

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -19,7 +19,8 @@ from paywall import clock
 from paywall.admin.dashboard import premium_by_source
 from paywall.billing.models import StripeEvent, Subscription
 from paywall.extensions import db
-from paywall.mail.models import Job, OutboxMail
+from paywall.jobs import Job
+from paywall.mail.models import OutboxMail
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -38,8 +39,6 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    from flask import current_app
-
     token = current_app.config.get("METRICS_TOKEN")
     offered = request.headers.get("Authorization", "")
     if token and not hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):

@@ -17,8 +17,9 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from paywall import clock
 from paywall.accounts.models import EmailToken
 from paywall.extensions import db
-from paywall.mail.models import Job, OutboxMail, ScheduledRun
-from paywall.scheduler import DAILY, every
+from paywall.jobs import Job
+from paywall.mail.models import OutboxMail
+from paywall.scheduler import DAILY, ScheduledRun, every
 
 BATCH = 1000
 # A run's row is its period's claim: deleting it while its period lasts would let the task run

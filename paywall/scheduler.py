@@ -26,17 +26,42 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import String, Text, UniqueConstraint, update
+from sqlalchemy.orm import Mapped, mapped_column
 
 from paywall import clock
+from paywall.dbtypes import UTCDateTime
 from paywall.extensions import db
-from paywall.mail.models import ScheduledRun
 from paywall.settings import time_zone, weekly_at
 from paywall.upsert import insert_missing
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
+
+
+class ScheduledRun(db.Model):  # type: ignore[name-defined,misc]
+    """One period of one periodic task, claimed by the worker that runs it.
+
+    The unique (task, period) key is the claim: workers INSERT the row for the current period
+    and only the one whose INSERT made it runs the task, so each period runs once however many
+    workers tick at the same moment.
+    """
+
+    __tablename__ = "scheduled_runs"
+    __table_args__ = (UniqueConstraint("task", "period", name="uq_scheduled_runs_task_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(100))
+    # Which period: "2026-03-02T07:00Z" (an hour, UTC), "2026-03-02" (a day in TIMEZONE),
+    # "2026-W10" (the ISO week of a weekly period's start).
+    period: Mapped[str] = mapped_column(String(40))
+    worker: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(default=1)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why the last attempt failed; a later tick of the same period retries it after the lease.
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,12 @@ EMULATOR_API_BASE = "http://127.0.0.1:12111"
 
 def _fill_stripe(cfg: Any) -> None:
     """Without a Stripe key (never in production), the offline emulator stands in for Stripe."""
-    from paywall.devstripe.server import RunningEmulator
-    from paywall.devstripe.webhooks import DEFAULT_SECRET
-
     cfg["STRIPE_EMULATOR"] = not cfg.get("STRIPE_SECRET_KEY") and cfg["ENV_NAME"] != "production"
     if cfg["STRIPE_EMULATOR"]:
+        # Imported here: an app that talks to Stripe itself never loads the emulator server.
+        from paywall.devstripe.server import RunningEmulator
+        from paywall.devstripe.webhooks import DEFAULT_SECRET
+
         cfg["STRIPE_SECRET_KEY"] = RunningEmulator.api_key
         cfg["STRIPE_API_BASE"] = cfg.get("STRIPE_API_BASE") or EMULATOR_API_BASE
         cfg["STRIPE_WEBHOOK_SECRET"] = cfg.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_SECRET

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter, Map
@@ -170,8 +171,6 @@ def register_staff_gate(app: Flask) -> None:
 
     @app.before_request
     def staff_gate() -> None:
-        from flask_login import current_user
-
         path = request.path
         if (path == "/admin" or path.startswith("/admin/")) and not (
             current_user.is_authenticated and current_user.is_staff

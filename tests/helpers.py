@@ -11,7 +11,7 @@ from werkzeug.test import TestResponse
 from paywall import clock
 from paywall.accounts.models import User
 from paywall.accounts.passwords import hash_password
-from paywall.accounts.service import refresh_access
+from paywall.entitlements import refresh_access
 from paywall.extensions import db
 
 PASSWORD = "correct horse battery"

@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from paywall import clock
 from paywall.accounts.comp import end_comps, grant_comp
 from paywall.accounts.models import User
-from paywall.accounts.service import refresh_access
 from paywall.billing.models import Subscription
 from paywall.content.models import ContentItem
+from paywall.entitlements import refresh_access
 from paywall.extensions import db
 from tests.helpers import csrf_token, make_user
 from tests.urlmap import REPLAY, STREAM, leaks_in, paths, sample_items, signed_in

@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 
 from paywall import clock
 from paywall.extensions import db
+from paywall.jobs import Job
 from paywall.mail import bulk, worker
-from paywall.mail.models import Delivery, Job, Mailing
+from paywall.mail.models import Delivery, Mailing
 from tests.helpers import make_member
 from tests.mailserver import Server, running
 from tests.test_industry_mail import choose, publish_issue

@@ -27,7 +27,8 @@ from sqlalchemy import func, select, text
 from paywall import clock
 from paywall.extensions import db
 from paywall.mail import bulk
-from paywall.mail.models import Delivery, Mailing, ScheduledRun
+from paywall.mail.models import Delivery, Mailing
+from paywall.scheduler import ScheduledRun
 from tests.helpers import make_item, make_member
 from tests.mailserver import Server, free_port, running
 from tests.test_industry_mail import choose, publish_issue

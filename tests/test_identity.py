@@ -20,7 +20,7 @@ from paywall.accounts.service import SIGNIN_PURPOSES
 from paywall.billing.trials import email_key
 from paywall.errors import TokenInvalid
 from paywall.extensions import db
-from paywall.mail.models import Job
+from paywall.jobs import Job
 from paywall.newsletters.models import Subscription
 from paywall.teams.onboarding import check_domains
 from tests.helpers import PASSWORD, code_in, csrf_token, link_in, post_form, sign_in

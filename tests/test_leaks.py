@@ -30,10 +30,10 @@ from sqlalchemy import select
 from paywall import clock
 from paywall.accounts.comp import end_comps, grant_comp
 from paywall.accounts.models import User
-from paywall.accounts.service import refresh_access
 from paywall.billing.models import Subscription as BillingSubscription
 from paywall.content.kinds import INDUSTRIES, KINDS
 from paywall.content.service import attach
+from paywall.entitlements import refresh_access
 from paywall.extensions import db
 from paywall.mail import worker
 from paywall.mail.models import Delivery

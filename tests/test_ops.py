@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from paywall import jobs
 from paywall.extensions import db
-from paywall.mail.models import Job
+from paywall.jobs import Job
 from tests.helpers import csrf_token, post_form, sign_in
 
 

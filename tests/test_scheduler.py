@@ -14,9 +14,19 @@ from sqlalchemy import event, select, text
 from paywall import clock, create_app, pruning, scheduler
 from paywall.accounts.models import EmailToken
 from paywall.extensions import db
+from paywall.jobs import Job
 from paywall.mail import worker
-from paywall.mail.models import Job, OutboxMail, ScheduledRun
-from paywall.scheduler import DAILY, HOURLY, LEASE, MINUTELY, WEEKLY_REVIEW, Entry, Scheduler
+from paywall.mail.models import OutboxMail
+from paywall.scheduler import (
+    DAILY,
+    HOURLY,
+    LEASE,
+    MINUTELY,
+    WEEKLY_REVIEW,
+    Entry,
+    ScheduledRun,
+    Scheduler,
+)
 from paywall.settings import ConfigError
 
 THREADS = 4

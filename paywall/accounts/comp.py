@@ -7,12 +7,24 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from paywall import audit, clock
+from paywall import access, audit, clock
 from paywall.accounts.emails import normalise_email
 from paywall.accounts.models import CompGrant, User
-from paywall.accounts.service import find_user, refresh_access
+from paywall.accounts.service import find_user
+from paywall.entitlements import Kind, grants, refresh_access
 from paywall.errors import NotFound, ValidationError
 from paywall.extensions import db
+
+COMP = Kind("comp", rank=1, label="complimentary")
+
+
+@grants(COMP)
+def comp_grants(user: User) -> list[access.Grant]:
+    """Every complimentary grant of a saved user, running or ended."""
+    if user.id is None:
+        return []
+    comps = db.session.scalars(select(CompGrant).where(CompGrant.user_id == user.id))
+    return [access.Grant(source="comp", until=comp.until()) for comp in comps]
 
 
 def grant_comp(email: str, *, until: datetime | None, reason: str, staff: User | None) -> CompGrant:

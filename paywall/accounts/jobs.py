@@ -14,7 +14,8 @@ from flask import current_app
 from paywall import clock
 from paywall.accounts import tokens
 from paywall.accounts.models import User
-from paywall.accounts.service import SIGNIN_PURPOSES, find_user, refresh_access
+from paywall.accounts.service import SIGNIN_PURPOSES, find_user
+from paywall.entitlements import refresh_access
 from paywall.extensions import db
 from paywall.jobs import job
 from paywall.mail.outbox import absolute_url, queue_mail

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import current_app, g, request
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from paywall.accounts.devices import device_for_signin
@@ -87,8 +88,6 @@ signup_per_ip = limiter.limit(
 
 
 def _user_key() -> str:
-    from flask_login import current_user
-
     return f"user:{current_user.get_id()}"
 
 

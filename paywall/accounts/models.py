@@ -47,7 +47,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    # The stored answer of paywall.access.decide(), recomputed whenever a grant changes.
+    # The stored answer of paywall.access.decide(), recomputed whenever a grant changes
+    # (paywall.entitlements.refresh_access).
     access_premium: Mapped[bool] = mapped_column(default=False)
     access_source: Mapped[str | None] = mapped_column(String(20))
     access_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -90,7 +91,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         """Premium access as it stands now, from the stored decision (no query)."""
         stored = Access(
             premium=self.access_premium,
-            source=self.access_source,  # type: ignore[arg-type]
+            source=self.access_source,
             until=self.access_until,
         )
         return effective(stored, clock.now())
@@ -139,21 +140,6 @@ Index(
     func.lower(User.name).label("name_lower"),
     postgresql_ops={"name_lower": "text_pattern_ops"},
 )
-
-
-class AccessChange(db.Model):  # type: ignore[name-defined,misc]
-    """Each change of a member's stored access decision, for their timeline on the staff page.
-    Written by accounts.service.refresh_access, the one place the decision is stored."""
-
-    __tablename__ = "access_changes"
-    __table_args__ = (Index("ix_access_changes_user_created", "user_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
-    premium: Mapped[bool] = mapped_column()
-    source: Mapped[str | None] = mapped_column(String(20))
-    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SignIn(db.Model):  # type: ignore[name-defined,misc]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from flask import has_request_context, request
 from sqlalchemy import select
 
-from paywall import access, clock, jobs
+from paywall import access, clock, entitlements, jobs
 from paywall.accounts import tokens
 from paywall.accounts.emails import canonical_address, normalise_email
-from paywall.accounts.models import AccessChange, CompGrant, SignIn, User
+from paywall.accounts.models import SignIn, User
 from paywall.accounts.passwords import check_policy, hash_password, verify_password
 from paywall.errors import TokenInvalid, ValidationError
 from paywall.extensions import db
@@ -202,53 +202,18 @@ def create_admin(email: str, password: str | None) -> tuple[User, bool]:
     elif created:
         raise ValidationError("A new admin needs a password (--password).", field="password")
     user.role = "admin"
-    refresh_access(user)
+    entitlements.refresh_access(user)
     db.session.flush()
     return user, created
 
 
-def grants_for(user: User) -> list[access.Grant]:
-    """Every reason this user has premium access; later issues add their grant kinds here."""
-    grants: list[access.Grant] = []
-    if user.is_staff:
-        grants.append(access.Grant(source="staff", until=None))
-    if user.id is not None:
-        for comp in db.session.scalars(select(CompGrant).where(CompGrant.user_id == user.id)):
-            grants.append(access.Grant(source="comp", until=comp.until()))
-        grants.extend(_subscription_grants(user.id))
-        from paywall.teams.seats import team_grants
-
-        grants.extend(team_grants(user.id))
-    return grants
+STAFF = entitlements.Kind("staff", rank=5, label="staff", member=False)
 
 
-def _subscription_grants(user_id: int) -> list[access.Grant]:
-    from paywall.billing.models import Subscription
-    from paywall.billing.plans import past_due_grace
-
-    grace = past_due_grace()
-    rows = db.session.scalars(select(Subscription).where(Subscription.user_id == user_id))
-    found = (
-        access.subscription_grant(r.status, r.current_period_end, r.past_due_since, grace)
-        for r in rows
-    )
-    return [grant for grant in found if grant is not None]
-
-
-def refresh_access(user: User) -> access.Access:
-    """Recompute and store the access decision; call whenever one of the grants changes."""
-    now = clock.now()
-    decision = access.decide(grants_for(user), now)
-    stored = (user.access_premium, user.access_source, user.access_until)
-    if user.id is not None and stored != (decision.premium, decision.source, decision.until):
-        db.session.add(AccessChange(user_id=user.id, created_at=now, premium=decision.premium,
-                                    source=decision.source, until=decision.until))  # fmt: skip
-    user.access_premium = decision.premium
-    user.access_source = decision.source
-    user.access_until = decision.until
-    if decision.premium and decision.source != "staff" and user.first_premium_at is None:
-        user.first_premium_at = now
-    return decision
+@entitlements.grants(STAFF)
+def staff_grant(user: User) -> list[access.Grant]:
+    """The staff role gives premium for as long as it is held."""
+    return [access.Grant(source="staff", until=None)] if user.is_staff else []
 
 
 def reader_for(user: object) -> access.Reader:

@@ -12,6 +12,7 @@ from paywall.accounts import devices
 from paywall.accounts.models import User
 from paywall.dbtypes import parse_id
 from paywall.extensions import db, login_manager
+from paywall.web import error_response
 
 
 def load_user(cookie_id: str) -> User | None:
@@ -33,8 +34,6 @@ def load_user(cookie_id: str) -> User | None:
 def unauthorized() -> Response:
     """Anonymous visitors go to sign in, and come back to where they were going."""
     if request.path.startswith("/api/"):
-        from paywall.web import error_response
-
         return error_response(401, "Sign in first.", "unauthorized")
     return redirect(url_for("accounts.signin", next=request.full_path.rstrip("?")))
 

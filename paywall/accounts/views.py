@@ -8,11 +8,14 @@ from werkzeug.wrappers import Response
 
 from paywall.accounts import forms, limits, service
 from paywall.accounts.session import end_session, restart_session, start_session
+from paywall.entitlements import label
 from paywall.errors import TokenInvalid, ValidationError
 from paywall.extensions import db
 from paywall.web import safe_next
 
 bp = Blueprint("accounts", __name__)
+# "PRO (free trial)": each kind of grant names itself where it is registered.
+bp.add_app_template_global(label, "grant_label")
 
 Page = Response | str | tuple[str, int]
 

@@ -14,10 +14,10 @@ from paywall.content import markdown, service
 from paywall.content.kinds import KINDS
 from paywall.content.models import ContentItem
 from paywall.content.reading import ItemView
+from paywall.content.views import page_context
 from paywall.errors import ValidationError
 from paywall.extensions import db
-from paywall.mail import suppressions
-from paywall.newsletters import mailings, reports
+from paywall.newsletters import mailings, reports, suppressions
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin/content")
 
@@ -147,8 +147,6 @@ def send_test(item_id: int) -> Redirect:
 @bp.get("/<int:item_id>/view")
 def view_as(item_id: int) -> str:
     """The real item page as a visitor, a free reader or a member would get it."""
-    from paywall.content.views import page_context
-
     item = _item(item_id)
     who = request.args.get("as", "visitor")
     reader = READERS.get(who) or abort(404)

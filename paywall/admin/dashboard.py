@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
+from paywall import entitlements
 from paywall.accounts.models import User
 from paywall.billing import plans
 from paywall.billing.models import Subscription
@@ -31,7 +32,6 @@ from paywall.teams.models import Team
 
 WINDOW = timedelta(days=30)
 CHART_DAYS = 90
-PREMIUM_SOURCES = ("trial", "subscription", "team", "comp", "staff")
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,11 @@ def figures(now: datetime) -> Figures:
 
 
 def premium_by_source(now: datetime) -> dict[str, int]:
-    """Members with premium access now, by source (every source present), from ix_users_access:
-    the same test as the stored access answer (premium, and not past its end)."""
-    premium = dict.fromkeys(PREMIUM_SOURCES, 0)
+    """Members with premium access now, by source (every registered kind of grant present, the
+    most deliberate first), from ix_users_access: the same test as the stored access answer
+    (premium, and not past its end)."""
+    kinds = sorted(entitlements.KINDS.values(), key=lambda kind: kind.rank, reverse=True)
+    premium = {kind.name: 0 for kind in kinds}
     running = or_(User.access_until.is_(None), User.access_until > now)
     for source, count in db.session.execute(
         select(User.access_source, func.count())

@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from paywall import access, clock, upsert
 from paywall.accounts.models import User
-from paywall.accounts.service import refresh_access
 from paywall.billing import gateway, mails, plans, trials
 from paywall.billing.models import Invoice, Subscription
+from paywall.billing.signals import subscription_synced
 from paywall.dbtypes import parse_id
+from paywall.entitlements import refresh_access
 from paywall.extensions import db
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,9 @@ def sync_subscription(stripe_subscription_id: str) -> Subscription | None:
     Its row is locked before Stripe is read, so two syncs of one subscription (the success page
     and a webhook) take turns and the second reads what the first left: an older state never
     lands over a newer one, and a refused trial is ended (and its member told) once.
-    A team's subscription row comes before its team row, which on_subscription_synced then
-    updates: seat changes lock in that order too (teams.team_billing.lock_for_seats)."""
+    A team's subscription row comes before its team row, which the `subscription_synced`
+    listener in teams then updates: seat changes lock in that order too
+    (teams.team_billing.lock_for_seats)."""
     row = upsert.locked(Subscription, Subscription.stripe_subscription_id, stripe_subscription_id)
     sub = _retrieve_subscription(stripe_subscription_id)
     if row is None:
@@ -113,10 +115,7 @@ def apply_subscription(sub: Any, row: Subscription | None = None) -> Subscriptio
     if user is not None:
         _after_sync(user, row, sub)
         refresh_access(user)
-    if plan.per_seat:
-        from paywall.teams.team_billing import on_subscription_synced
-
-        on_subscription_synced(metadata.get("team_id"), row)
+    subscription_synced.send(row, metadata=metadata)
     return row
 
 

@@ -22,12 +22,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-import paywall.pruning  # noqa: F401 (registers its periodic task, as job modules do)
 from paywall import clock, scheduler
 from paywall.extensions import db
-from paywall.jobs import HANDLERS
+from paywall.jobs import HANDLERS, Job
 from paywall.mail import bulk, smtp
-from paywall.mail.models import Job, OutboxMail
+from paywall.mail.models import OutboxMail
 from paywall.mail.retries import backoff
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from datetime import datetime
 from paywall import audit
 from paywall.accounts import comp
 from paywall.accounts.models import User
-from paywall.accounts.service import disable, refresh_access, request_signin_link
+from paywall.accounts.service import disable, request_signin_link
+from paywall.entitlements import refresh_access
 from paywall.errors import NotFound, ValidationError
 from paywall.extensions import db
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from paywall import access, audit, clock
-from paywall.accounts.models import AccessChange, CompGrant, SignIn, User
-from paywall.accounts.service import grants_for
+from paywall import audit, clock, entitlements
+from paywall.accounts.models import CompGrant, SignIn, User
 from paywall.billing.models import Invoice, StripeEvent, Subscription
+from paywall.entitlements import AccessChange
 from paywall.extensions import db
 from paywall.newsletters.service import confirmed_lists
 from paywall.teams.models import Team, TeamMember
@@ -95,11 +95,11 @@ def page(user: User) -> dict[str, Any]:
         .where(TeamMember.user_id == user.id)
         .order_by(TeamMember.joined_at.desc())
     ).all()
-    now = clock.now()
+    now, grants = clock.now(), entitlements.grants_for(user)
     return {
         "member": user,
-        "decision": access.decide(grants_for(user), now),
-        "grants": sorted(grants_for(user), key=lambda g: (g.until is None, g.until), reverse=True),
+        "decision": entitlements.decide(grants, now),
+        "grants": sorted(grants, key=lambda g: (g.until is None, g.until), reverse=True),
         "comps": list(
             db.session.scalars(
                 select(CompGrant)

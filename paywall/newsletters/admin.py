@@ -28,8 +28,7 @@ from paywall.csvsafe import Writer
 from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError
 from paywall.extensions import db
-from paywall.mail import suppressions
-from paywall.newsletters import reports, service
+from paywall.newsletters import reports, service, suppressions
 from paywall.newsletters.lists import NEWSLETTERS
 
 bp = Blueprint("admin_newsletters", __name__, url_prefix="/admin/newsletters")

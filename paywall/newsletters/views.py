@@ -19,9 +19,8 @@ from paywall.accounts.service import reader_for
 from paywall.content.kinds import INDUSTRIES
 from paywall.errors import ValidationError
 from paywall.extensions import csrf, db
-from paywall.mail import suppressions
 from paywall.mail.models import Suppression
-from paywall.newsletters import industries, mailings, service
+from paywall.newsletters import industries, mailings, service, suppressions
 from paywall.newsletters.lists import NEWSLETTERS
 
 bp = Blueprint("newsletters", __name__)

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from paywall import audit, clock
 from paywall.accounts.models import User
-from paywall.accounts.service import refresh_access
+from paywall.entitlements import refresh_access
 from paywall.errors import Conflict, NotFound, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail

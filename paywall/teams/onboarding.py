@@ -12,6 +12,11 @@ from paywall import audit, clock
 from paywall.accounts.emails import canonical_domain, normalise_email
 from paywall.accounts.models import User
 from paywall.billing import gateway, plans, sync
+from paywall.billing.service import (
+    mirror_checkout_subscription,
+    price_id,
+    retrieve_checkout_session,
+)
 from paywall.dbtypes import parse_id
 from paywall.errors import Conflict, NotFound, ValidationError
 from paywall.extensions import db
@@ -154,8 +159,6 @@ def _team_customer(team: Team, email: str, attempt: str) -> str:
 
 
 def _team_price() -> str:
-    from paywall.billing.service import price_id
-
     plan = plans.plan("team_annual")
     assert plan is not None
     return price_id(plan)
@@ -226,8 +229,6 @@ def _expire_checkout(session_id: str) -> None:
 def finish_card_checkout(session_id: str) -> Team:
     """Back from a team's Checkout: mirror the subscription now, before any webhook, so the
     seats work at once (the webhook later finds nothing to change)."""
-    from paywall.billing.service import mirror_checkout_subscription, retrieve_checkout_session
-
     session = retrieve_checkout_session(session_id, "finishing a team checkout")
     reference = session.client_reference_id or ""
     team_id = parse_id(reference.removeprefix("team-")) if reference.startswith("team-") else None

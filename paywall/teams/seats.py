@@ -8,6 +8,7 @@ from paywall import access, clock
 from paywall.accounts.models import User
 from paywall.billing.models import Subscription
 from paywall.billing.plans import past_due_grace
+from paywall.entitlements import Kind, grants, refresh_access
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamMember
 
@@ -84,18 +85,23 @@ def gives_access(team: Team, subscription: Subscription | None = None) -> bool:
     return grant is not None and (grant.until is None or grant.until > clock.now())
 
 
-def team_grants(user_id: int) -> list[access.Grant]:
+TEAM = Kind("team", rank=3, label="team plan")
+
+
+@grants(TEAM)
+def team_grants(user: User) -> list[access.Grant]:
+    """A grant for each seat the user holds, by its team's state."""
+    if user.id is None:
+        return []
     teams = db.session.scalars(
         select(Team).join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.user_id == user_id, TeamMember.removed_at.is_(None))
+        .where(TeamMember.user_id == user.id, TeamMember.removed_at.is_(None))
     )  # fmt: skip
     return [grant for grant in map(team_access, teams) if grant is not None]
 
 
 def refresh_members(team: Team) -> None:
     """Recompute every current member's stored access (after the team's state changed)."""
-    from paywall.accounts.service import refresh_access
-
     members = db.session.scalars(
         select(User).join(TeamMember, TeamMember.user_id == User.id)
         .where(TeamMember.team_id == team.id, TeamMember.removed_at.is_(None))

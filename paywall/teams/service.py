@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from paywall import audit, clock
 from paywall.accounts.models import User
-from paywall.accounts.service import refresh_access
 from paywall.billing import gateway, sync
+from paywall.billing.models import Subscription
+from paywall.entitlements import refresh_access
 from paywall.errors import NotFound
 from paywall.extensions import db
 from paywall.teams.models import Team, TeamInvite, TeamMember
@@ -89,8 +90,6 @@ def page_data(team: Team) -> dict[str, Any]:
 
 def own_subscription(user: User) -> Any:
     """The member's own running PRO subscription that is not yet set to end, if any."""
-    from paywall.billing.models import Subscription
-
     return db.session.scalar(
         select(Subscription).where(
             Subscription.user_id == user.id,

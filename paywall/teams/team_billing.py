@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from paywall import audit, clock, upsert
 from paywall.accounts.models import User
-from paywall.billing import gateway, sync
+from paywall.billing import gateway, plans, sync
 from paywall.billing.models import Subscription
+from paywall.billing.signals import subscription_synced
 from paywall.dbtypes import parse_id
 from paywall.errors import ValidationError
 from paywall.extensions import db
@@ -31,12 +32,15 @@ def attempt_key() -> str:
     return uuid.uuid4().hex
 
 
-def on_subscription_synced(team_id: str | None, subscription: Subscription) -> None:
-    """Called by billing sync for team subscriptions with the mirror row just updated (so
-    nothing here reads it again): link a card team whose Checkout completed, make the seats
-    follow what Stripe bills, put billing changes in the audit log, and refresh the members'
-    access."""
-    number = parse_id(team_id)
+@subscription_synced.connect
+def on_subscription_synced(subscription: Subscription, *, metadata: dict[str, Any]) -> None:
+    """Billing synced a subscription, and the mirror row is just updated (so nothing here reads
+    it again). For a team's: link a card team whose Checkout completed, make the seats follow
+    what Stripe bills, put billing changes in the audit log, and refresh the members' access."""
+    plan = plans.plan(subscription.plan)
+    if plan is None or not plan.per_seat:
+        return
+    number = parse_id(metadata.get("team_id"))
     team = db.session.get(Team, number) if number else None
     if team is None:
         return
