@@ -166,6 +166,7 @@ def test_staff_onboard_a_team_and_a_colleague_reads(live_site, chromium) -> None
     assert staff.get_by_label("Team name").input_value() == "Acme Shipping"
     staff.get_by_label("Billing").select_option("manual")
     staff.get_by_role("button", name="Create the team").click()
+    staff.get_by_text("Team created").first.wait_for()  # the click returns before the page loads
     assert "Team created" in staff.content()
     # The manager accepts (signing up with the invited address) and invites two colleagues.
     manager = chromium.new_context().new_page()
