@@ -17,7 +17,7 @@ from sqlalchemy import select
 from paywall.accounts.models import User
 from paywall.csvsafe import FORMULA_STARTS, guard, unguard
 from paywall.extensions import db
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 from tests.conftest import build_app
 from tests.helpers import csrf_token, link_in, make_user, post_form, sign_in
 
@@ -86,8 +86,8 @@ def confirm_subscription(app, client, address: str, run_worker, outbox) -> str: 
     )
     assert token and client.post(path, data={"csrf_token": token.group(1)}).status_code == 200
     db.session.expire_all()
-    confirmed = db.session.scalar(select(Subscription.email).where(Subscription.email == mail.to_address,
-                                                                   Subscription.status == "confirmed"))  # fmt: skip
+    confirmed = db.session.scalar(select(ListSubscription.email).where(ListSubscription.email == mail.to_address,
+                                                                   ListSubscription.status == "confirmed"))  # fmt: skip
     assert confirmed is not None
     return confirmed
 

@@ -18,7 +18,7 @@ from paywall.extensions import db
 from paywall.mail import worker
 from paywall.mail.models import Delivery
 from paywall.newsletters import service
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 from tests.mailserver import Server, free_port, running
 
 LIST = "gulf"
@@ -62,7 +62,9 @@ def send(app: Flask, tmp_path: Path, subject: str = "Gulf this week",
 
 def unsubscribe(email: str) -> None:
     subscription = db.session.scalar(
-        select(Subscription).where(Subscription.email == email, Subscription.list_slug == LIST)
+        select(ListSubscription).where(
+            ListSubscription.email == email, ListSubscription.list_slug == LIST
+        )
     )
     assert subscription is not None
     service.unsubscribe(service.unsubscribe_token(subscription))
@@ -74,7 +76,7 @@ def test_the_same_command_twice_mails_each_subscriber_once(
 ) -> None:
     readers = subscribers(*(f"reader{n}@example.com" for n in range(5)))
     subscribers("elsewhere@example.com", lists=("iraq",))
-    db.session.add(Subscription(email="pending@example.com", list_slug=LIST))  # never confirmed
+    db.session.add(ListSubscription(email="pending@example.com", list_slug=LIST))  # never confirmed
     db.session.commit()
 
     assert "Queued 5 mail(s) to gulf subscribers" in send(app, tmp_path)
@@ -128,8 +130,8 @@ def test_each_mails_one_click_unsubscribe_works_on_the_raw_bytes(
         assert answer.status_code == 200
         db.session.expire_all()
         assert service.confirmed_lists(to.group(1)) == {"iraq"}  # that list only
-        still = db.session.scalars(select(Subscription.email).where(
-            Subscription.list_slug == LIST, Subscription.status == "confirmed"))  # fmt: skip
+        still = db.session.scalars(select(ListSubscription.email).where(
+            ListSubscription.list_slug == LIST, ListSubscription.status == "confirmed"))  # fmt: skip
         assert sorted(still) == sorted(set(readers) - set(server.recipients[:n]))
     send(app, tmp_path, subject="Gulf next week", body="Another week.\n")
     worker.drain()

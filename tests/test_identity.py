@@ -21,7 +21,7 @@ from paywall.billing.trials import email_key
 from paywall.errors import TokenInvalid
 from paywall.extensions import db
 from paywall.jobs import Job
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 from paywall.teams.onboarding import check_domains
 from tests.helpers import PASSWORD, code_in, csrf_token, link_in, post_form, sign_in
 
@@ -236,7 +236,7 @@ def test_newsletter_subscription_is_kept_under_the_canonical_spelling(client, ru
     (mail,) = outbox(ADDRESS)
     link = link_in(mail.text_body, "/newsletters/confirm/")
     assert post_form(client, link, {}, form_page=link).status_code in {200, 303}
-    rows = list(db.session.scalars(select(Subscription)))
+    rows = list(db.session.scalars(select(ListSubscription)))
     assert [(r.email, r.list_slug, r.status) for r in rows] == [(ADDRESS, "takeaway", "confirmed")]
 
 

@@ -38,7 +38,7 @@ from paywall.extensions import db
 from paywall.mail import worker
 from paywall.mail.models import Delivery
 from paywall.newsletters import industries
-from paywall.newsletters.models import Subscription as ListSubscription
+from paywall.newsletters.models import ListSubscription
 from paywall.teams.joining import join
 from paywall.teams.models import Team, TeamMember
 from paywall.teams.onboarding import Onboarding, create_team

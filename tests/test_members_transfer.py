@@ -25,7 +25,7 @@ from paywall.accounts.models import CompGrant, User
 from paywall.billing.models import Subscription as StripeSubscription
 from paywall.extensions import db
 from paywall.members import exports
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 from paywall.newsletters.service import confirmed_lists, subscribe_confirmed
 from tests.conftest import build_app
 from tests.helpers import csrf_token, make_user, sign_in
@@ -47,7 +47,7 @@ def run_import(app, path: str, *flags: str):  # type: ignore[no-untyped-def]
 def counts() -> tuple[int, ...]:
     db.session.expire_all()
     count = lambda model: db.session.scalar(select(func.count()).select_from(model))  # noqa: E731
-    return count(User), count(CompGrant), count(Subscription), count(audit.AuditEntry)
+    return count(User), count(CompGrant), count(ListSubscription), count(audit.AuditEntry)
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_a_bad_line_anywhere_imports_nothing(cli_env, tmp_path) -> None:  # type
 def test_a_good_file_creates_members_with_comp_access_and_newsletters(app, tmp_path) -> None:  # type: ignore[no-untyped-def]
     make_user(email="known@example.com")
     subscribe_confirmed("known@example.com", ["gulf"])
-    db.session.execute(insert(Subscription).values(email="known@example.com", list_slug="iraq",
+    db.session.execute(insert(ListSubscription).values(email="known@example.com", list_slug="iraq",
                                                    status="unsubscribed"))  # fmt: skip
     db.session.commit()
     path = write(tmp_path, "\ufeffEmail,Name,comp_until,newsletters,source\n"
@@ -238,7 +238,7 @@ def test_stripe_failing_half_way_imports_nothing(shop, tmp_path, monkeypatch) ->
     def nothing_stayed() -> None:
         assert db.session.scalar(select(func.count(User.id))) == 0
         assert db.session.scalar(select(func.count(CompGrant.id))) == 0
-        assert db.session.scalar(select(func.count(Subscription.id))) == 0
+        assert db.session.scalar(select(func.count(ListSubscription.id))) == 0
         owners = db.session.scalars(select(StripeSubscription.user_id)).all()
         assert owners and set(owners) == {None}  # the webhooks' rows, still without a member
 

@@ -13,7 +13,7 @@ from paywall.extensions import db
 from paywall.mail import bulk
 from paywall.newsletters import service
 from paywall.newsletters.mailings import send_free_issue
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 from tests.helpers import csrf_token, link_in, make_user, post_form, sign_in
 
 
@@ -162,7 +162,7 @@ def test_an_unverified_reader_confirms_by_mail(app, client, outbox, run_worker) 
 def test_staff_see_counts_and_export_csv(app, client) -> None:  # type: ignore[no-untyped-def]
     service.subscribe_confirmed("a@example.com", ["gulf"])
     service.subscribe_confirmed("b@example.com", ["gulf", "iraq"])
-    db.session.add(Subscription(email="pending@example.com", list_slug="gulf"))
+    db.session.add(ListSubscription(email="pending@example.com", list_slug="gulf"))
     db.session.commit()
     make_user(email="staff@example.com", role="admin")
     sign_in(client, "staff@example.com")

@@ -429,7 +429,7 @@ def test_the_audit_log_filters_ignore_odd_numbers(app, staff) -> None:  # type: 
 
 def test_the_member_page_shows_subscriptions_invoices_seats_and_newsletters(app, staff) -> None:  # type: ignore[no-untyped-def]
     from paywall.billing.models import Invoice
-    from paywall.newsletters.models import Subscription as ListSubscription
+    from paywall.newsletters.models import ListSubscription
 
     member = make_user(email="ana@example.com")
     member.stripe_customer_id = "cus_7"

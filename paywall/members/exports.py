@@ -16,7 +16,7 @@ from paywall.csvsafe import Writer
 from paywall.extensions import db
 from paywall.members.imports import COLUMNS, FOREVER, comp_ends
 from paywall.newsletters.lists import NEWSLETTERS
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 
 EXPORT_COLUMNS = (*COLUMNS, "premium", "access_source", "access_until", "created_at")
 EXPORT_BATCH = 1000
@@ -52,9 +52,9 @@ def export_batches() -> Iterator[list[list[str]]]:
         comps = comp_ends(CompGrant.user_id.between(first, last_id))
         lists: dict[str, list[str]] = {}
         for email, slug in db.session.execute(
-            select(Subscription.email, Subscription.list_slug)
-            .join(User, User.email == Subscription.email)
-            .where(User.id.between(first, last_id), Subscription.status == "confirmed")
+            select(ListSubscription.email, ListSubscription.list_slug)
+            .join(User, User.email == ListSubscription.email)
+            .where(User.id.between(first, last_id), ListSubscription.status == "confirmed")
         ):
             lists.setdefault(email, []).append(slug)
         yield [_export_row(m, comps.get(m.id), lists.get(m.email, []), now) for m in members]

@@ -27,7 +27,7 @@ from paywall.billing.sync import apply_subscription
 from paywall.csvsafe import unguard
 from paywall.errors import PaywallError, ValidationError
 from paywall.extensions import db
-from paywall.newsletters.models import Subscription
+from paywall.newsletters.models import ListSubscription
 from paywall.newsletters.service import check_lists, subscribe_confirmed
 
 log = logging.getLogger(__name__)
@@ -309,9 +309,11 @@ class Known:
             )
             for customer, email in db.session.execute(owners) if customers else []:
                 known.owners[str(customer)] = email
-            statuses = select(Subscription.email, Subscription.list_slug, Subscription.status)
+            statuses = select(
+                ListSubscription.email, ListSubscription.list_slug, ListSubscription.status
+            )
             for email, slug, status in db.session.execute(
-                statuses.where(Subscription.email.in_(emails))
+                statuses.where(ListSubscription.email.in_(emails))
             ):
                 known.lists[(email, slug)] = status
         return known

@@ -41,7 +41,7 @@ from paywall.mail.models import Delivery, Mailing
 from paywall.mail.outbox import absolute_url
 from paywall.newsletters import industries
 from paywall.newsletters.lists import NEWSLETTERS
-from paywall.newsletters.models import IndustryPriority, MailPreference, Subscription
+from paywall.newsletters.models import IndustryPriority, ListSubscription, MailPreference
 from paywall.newsletters.service import unsubscribe_token
 
 # An issue published (or imported) with a publication time further back than this is archive:
@@ -472,10 +472,10 @@ class FreeIssue:
         if mailing.test_to:
             return _test_recipient(mailing, after)
         query = (
-            select(Subscription.id, Subscription.email)
-            .where(Subscription.list_slug == mailing.list_slug, Subscription.status == "confirmed",
-                   Subscription.id > after)
-            .order_by(Subscription.id)
+            select(ListSubscription.id, ListSubscription.email)
+            .where(ListSubscription.list_slug == mailing.list_slug,
+                   ListSubscription.status == "confirmed", ListSubscription.id > after)
+            .order_by(ListSubscription.id)
             .limit(limit)
         )  # fmt: skip
         return [bulk.Recipient(key=sid, email=email) for sid, email in db.session.execute(query)]
@@ -492,8 +492,8 @@ class FreeIssue:
 
     def pieces(self, mailing: Mailing, composed: Any, rows: Sequence[bulk.Row]) -> dict[int, Piece]:
         keys = [row.recipient_key for row in rows]
-        confirmed = select(Subscription).where(
-            Subscription.id.in_(keys), Subscription.status == "confirmed"
+        confirmed = select(ListSubscription).where(
+            ListSubscription.id.in_(keys), ListSubscription.status == "confirmed"
         )
         still = {s.id: s for s in db.session.scalars(confirmed)}
         found: dict[int, Piece] = {}

@@ -13,7 +13,7 @@ from paywall.dbtypes import UTCDateTime
 from paywall.extensions import db
 
 
-class Subscription(db.Model):  # type: ignore[name-defined,misc]
+class ListSubscription(db.Model):  # type: ignore[name-defined,misc]
     """One address on one list. Only `confirmed` rows receive mail."""
 
     __tablename__ = "newsletter_subscriptions"

@@ -24,7 +24,7 @@ from paywall.errors import NotFound, TokenInvalid, ValidationError
 from paywall.extensions import db
 from paywall.mail.outbox import absolute_url, queue_mail
 from paywall.newsletters.lists import NEWSLETTERS
-from paywall.newsletters.models import Confirmation, Subscription
+from paywall.newsletters.models import Confirmation, ListSubscription
 
 CONFIRM_LIFETIME = timedelta(days=7)
 BATCH = 500
@@ -47,8 +47,8 @@ def request_subscription(email: str, lists: Iterable[str]) -> None:
 
 
 def confirmed_lists(email: str) -> set[str]:
-    query = select(Subscription.list_slug).where(
-        Subscription.email == email, Subscription.status == "confirmed"
+    query = select(ListSubscription.list_slug).where(
+        ListSubscription.email == email, ListSubscription.status == "confirmed"
     )
     return set(db.session.scalars(query))
 
@@ -100,10 +100,12 @@ def subscribe_confirmed(email: str, lists: Iterable[str]) -> None:
     now = clock.now()
     for slug in lists:
         row = db.session.scalar(
-            select(Subscription).where(Subscription.email == email, Subscription.list_slug == slug)
+            select(ListSubscription).where(
+                ListSubscription.email == email, ListSubscription.list_slug == slug
+            )
         )
         if row is None:
-            row = Subscription(email=email, list_slug=slug)
+            row = ListSubscription(email=email, list_slug=slug)
             db.session.add(row)
         if row.status != "confirmed":
             row.status, row.confirmed_at, row.unsubscribed_at = "confirmed", now, None
@@ -114,25 +116,27 @@ def _unsubscribe_signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="paywall.unsubscribe")
 
 
-def unsubscribe_token(subscription: Subscription) -> str:
+def unsubscribe_token(subscription: ListSubscription) -> str:
     """A long-lived, unguessable token naming one subscription (signed, not stored)."""
     return str(_unsubscribe_signer().dumps(subscription.id))
 
 
-def find_by_unsubscribe_token(token: str) -> Subscription:
+def find_by_unsubscribe_token(token: str) -> ListSubscription:
     try:
         subscription_id = _unsubscribe_signer().loads(token)
     except BadSignature:
         raise NotFound("This unsubscribe link is not valid.") from None
     found = (
-        db.session.get(Subscription, subscription_id) if isinstance(subscription_id, int) else None
+        db.session.get(ListSubscription, subscription_id)
+        if isinstance(subscription_id, int)
+        else None
     )
     if found is None:
         raise NotFound("This unsubscribe link is not valid.")
     return found
 
 
-def unsubscribe(token: str) -> Subscription:
+def unsubscribe(token: str) -> ListSubscription:
     """Take the address off the list; doing it twice is the same as once."""
     found = find_by_unsubscribe_token(token)
     if found.status != "unsubscribed":
@@ -144,7 +148,9 @@ def set_user_lists(user: User, lists: Iterable[str]) -> bool:
     """A signed-in reader picks their lists. A confirmed address joins at once; an unconfirmed
     one gets the opt-in mail. Returns True when a confirmation mail is on its way."""
     chosen = check_lists(lists, allow_none=True)  # ticking nothing means "no newsletters"
-    for row in db.session.scalars(select(Subscription).where(Subscription.email == user.email)):
+    for row in db.session.scalars(
+        select(ListSubscription).where(ListSubscription.email == user.email)
+    ):
         if row.list_slug not in chosen and row.status == "confirmed":
             row.status, row.unsubscribed_at = "unsubscribed", clock.now()
     if not chosen:
@@ -158,9 +164,9 @@ def set_user_lists(user: User, lists: Iterable[str]) -> bool:
 
 def counts() -> dict[str, int]:
     rows = db.session.execute(
-        select(Subscription.list_slug, func.count())
-        .where(Subscription.status == "confirmed")
-        .group_by(Subscription.list_slug)
+        select(ListSubscription.list_slug, func.count())
+        .where(ListSubscription.status == "confirmed")
+        .group_by(ListSubscription.list_slug)
     )
     found = {slug: int(n) for slug, n in rows}
     return {slug: found.get(slug, 0) for slug in NEWSLETTERS}
@@ -170,9 +176,9 @@ def export_rows(slug: str) -> Iterator[tuple[str, str]]:
     """(email, confirmed_at) of every confirmed subscriber, streamed in batches."""
     check_lists([slug])
     query = (
-        select(Subscription.email, Subscription.confirmed_at)
-        .where(Subscription.list_slug == slug, Subscription.status == "confirmed")
-        .order_by(Subscription.id)
+        select(ListSubscription.email, ListSubscription.confirmed_at)
+        .where(ListSubscription.list_slug == slug, ListSubscription.status == "confirmed")
+        .order_by(ListSubscription.id)
         .execution_options(yield_per=BATCH)
     )
     for email, confirmed_at in db.session.execute(query):
