@@ -23,20 +23,24 @@ from paywall.extensions import db
 Row = TypeVar("Row")
 
 
+def skipping_existing(model: type[Any], key: list[str]) -> Insert:
+    """INSERT … ON CONFLICT (key) DO NOTHING into model's table; executed with a list of
+    rows it is one executemany (bulk mail's fan-out inserts a page of deliveries so)."""
+    table, dialect = model.__table__, db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+    raise RuntimeError(f"race-safe inserts need PostgreSQL or SQLite, not {dialect}")
+
+
 def insert_missing(model: type[Any], key: list[str], values: dict[str, Any]) -> bool:
     """INSERT the row unless one with the same `key` columns exists; True when this call
     made it. Column defaults apply as for any insert."""
-    table, dialect = model.__table__, db.session.get_bind().dialect.name
-    statement: Insert
-    if dialect == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
-    else:
-        raise RuntimeError(f"race-safe inserts need PostgreSQL or SQLite, not {dialect}")
+    statement = skipping_existing(model, key).values(**values)
     # RETURNING tells whether a row was made (rowcount does not: -1 with RETURNING, which
     # SQLAlchemy adds for the primary key).
-    made = db.session.execute(statement.values(**values).returning(*table.primary_key))
+    made = db.session.execute(statement.returning(*model.__table__.primary_key))
     return made.first() is not None
 
 

@@ -35,8 +35,7 @@ from email.utils import parseaddr
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import Insert, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 
 from paywall import clock, jobs
 from paywall.extensions import db
@@ -44,7 +43,7 @@ from paywall.mail import smtp
 from paywall.mail.mime import Piece, Template
 from paywall.mail.models import Delivery, Mailing, OutboxMail, Suppression
 from paywall.mail.retries import backoff
-from paywall.upsert import locked
+from paywall.upsert import insert_missing, locked, skipping_existing
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ def start(key: str, kind: str, subject: str, **fields: Any) -> tuple[Mailing, bo
               "cursor": 0, "created_at": clock.now(), **fields}  # fmt: skip
     if values["status"] == "done":  # known to have no one to go to: recorded, not fanned out
         values["fanned_at"] = values["created_at"]
-    made = _insert_ignoring_duplicates(Mailing, ["key"], [values]) == 1
+    made = insert_missing(Mailing, ["key"], values)
     mailing = db.session.scalar(select(Mailing).where(Mailing.key == key))
     assert mailing is not None
     if made and mailing.status == "fanning":
@@ -171,21 +170,6 @@ def resume(mailing: Mailing) -> bool:
 # --- fan-out -------------------------------------------------------------------------------
 
 
-def _insert_skipping_existing(model: Any, key: list[str]) -> Insert:
-    """INSERT … ON CONFLICT (key) DO NOTHING."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model.__table__).on_conflict_do_nothing(index_elements=key)
-    return sqlite.insert(model.__table__).on_conflict_do_nothing(index_elements=key)
-
-
-def _insert_ignoring_duplicates(model: Any, key: list[str], rows: list[dict[str, Any]]) -> int:
-    """INSERT rows, skipping any whose `key` exists; how many were inserted."""
-    if not rows:
-        return 0
-    statement = _insert_skipping_existing(model, key).returning(model.__table__.c[key[0]])
-    return len(db.session.execute(statement, rows).all())
-
-
 def _id_range(mailing_id: int, after_key: int = -1,
               upto_key: int | None = None) -> tuple[int | None, int | None]:  # fmt: skip
     query = select(func.min(Delivery.id), func.max(Delivery.id)).where(
@@ -217,7 +201,7 @@ def fan_out(payload: dict[str, Any]) -> None:
     # No RETURNING, so an executemany of one small statement: with RETURNING, SQLAlchemy
     # sends the page as one INSERT of 7,000 parameters, which psycopg parses anew every time
     # (80 ms a page, three quarters of the fan-out on PostgreSQL).
-    db.session.execute(_insert_skipping_existing(Delivery, ["mailing_id", "email"]), rows)
+    db.session.execute(skipping_existing(Delivery, ["mailing_id", "email"]), rows)
     first, last = _id_range(mailing.id, mailing.cursor, page[-1].key)
     mailing.cursor = page[-1].key
     if first is not None:
@@ -486,12 +470,11 @@ def suppressed_among(emails: Iterable[str]) -> set[str]:
 
 def suppress(email: str, source: str, reason: str, staff_id: int | None = None) -> bool:
     """Put an address on the suppression list; False when it was there already."""
-    made = _insert_ignoring_duplicates(
+    return insert_missing(
         Suppression, ["email"],
-        [{"email": email, "source": source, "reason": reason[:2000], "created_at": clock.now(),
-          "created_by_id": staff_id}],
+        {"email": email, "source": source, "reason": reason[:2000], "created_at": clock.now(),
+         "created_by_id": staff_id},
     )  # fmt: skip
-    return made == 1
 
 
 # --- counts --------------------------------------------------------------------------------
