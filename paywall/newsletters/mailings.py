@@ -343,7 +343,16 @@ def _week_issues(mailing: Mailing) -> dict[str, list[ContentItem]]:
 
 
 def _weekly_industries(mailing: Mailing) -> list[str]:
-    return list(_week_issues(mailing)) if mailing.covers_from and mailing.covers_until else []
+    """The industries with an issue in the review's window: asked by every fan-out page, so
+    the slugs alone, not the issues' bodies."""
+    if not (mailing.covers_from and mailing.covers_until):
+        return []
+    query = select(ContentItem.industry).distinct().where(
+        ContentItem.kind == "industry_newsletter", ContentItem.status == "published",
+        ContentItem.published_at >= mailing.covers_from,
+        ContentItem.published_at < mailing.covers_until,
+    )  # fmt: skip
+    return [slug for slug in db.session.scalars(query) if slug]
 
 
 @bulk.audience("weekly_review")
